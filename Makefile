@@ -1,0 +1,48 @@
+# Tributary. Quick start: `make run` (the main job) and `make test`.
+GO      ?= go
+BIN     := bin
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+# Test budget: the whole `make test` must stay under 20 minutes on 2 cores.
+TEST_TIMEOUT ?= 15m
+
+.PHONY: all build run test test-deps vet unit bench bench-broker fuzz clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/tributary ./cmd/tributary
+
+# The main job: the embedded broker on 127.0.0.1:9092, data in ./data.
+run: build
+	./$(BIN)/tributary broker --listen 127.0.0.1:9092 --data-dir ./data/broker --metrics-listen 127.0.0.1:9100
+
+# Installs what the tests need (Debian packages: kcat), then vets and tests.
+test: test-deps build vet unit
+
+test-deps:
+	bash scripts/install-test-deps.sh
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo 'gofmt: files above need formatting'; exit 1; }
+
+unit:
+	TRIBUTARY_BIN=$(CURDIR)/$(BIN)/tributary $(GO) test -timeout $(TEST_TIMEOUT) -count=1 ./...
+	$(GO) test -race -timeout $(TEST_TIMEOUT) -count=1 ./broker/groups/ ./broker/commitlog/ ./broker/records/
+
+# Benchmarks print tables; compare ratios within one run (the machine is noisy).
+bench: bench-broker
+
+bench-broker: build
+	$(GO) run ./bench/brokerbench --tributary ./$(BIN)/tributary
+
+# Short fuzzing runs of every fuzz target (the seed corpora run in `make test`).
+fuzz:
+	$(GO) test ./broker/records/ -run '^$$' -fuzz FuzzSplitProduce -fuzztime 30s
+	$(GO) test ./broker/records/ -run '^$$' -fuzz FuzzRecords -fuzztime 30s
+	$(GO) test ./broker/ -run '^$$' -fuzz FuzzParseRequest -fuzztime 30s
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/tributary-data/tributary/broker"
+	"github.com/tributary-data/tributary/internal/configfile"
+)
+
+func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("broker", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	def := broker.Default()
+	configPath := fs.String("config", "", "config file: JSON object or Kafka server.properties-style key=value lines")
+	listen := fs.String("listen", def.Listen, "address for Kafka clients, HOST:PORT")
+	advertise := fs.String("advertise", "", "HOST:PORT clients are told to connect to (default: the bound address)")
+	dataDir := fs.String("data-dir", def.DataDir, "directory for topics, offsets and broker metadata")
+	metricsListen := fs.String("metrics-listen", "", "HOST:PORT for Prometheus metrics at /metrics (default: off)")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	logFormat := fs.String("log-format", "text", "text or json")
+	var sets multiFlag
+	fs.Var(&sets, "set", "config key=value, repeatable (e.g. --set log.retention.hours=24 --set num.partitions=3)")
+	setUsage(fs, "tributary broker [--config FILE] [--listen HOST:PORT] [--data-dir DIR] [--set key=value ...]", func(w io.Writer) {
+		fmt.Fprintf(w, "\nConfig keys (config file or --set; Kafka's names):\n")
+		for _, k := range broker.Keys() {
+			fmt.Fprintf(w, "  %s (default %s)\n      %s\n", k.Key, k.Default, k.Doc)
+		}
+		fmt.Fprintf(w, "\nPrecedence: built-in defaults < config file < environment < flags < --set.\n")
+	})
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	if err := applyEnv(fs); err != nil {
+		return err
+	}
+	cfg := def
+	if *configPath != "" {
+		m, err := configfile.Load(*configPath)
+		if err != nil {
+			return err
+		}
+		for k, v := range m {
+			if cfg, err = cfg.Set(k, v); err != nil {
+				return fmt.Errorf("%s: %w", *configPath, err)
+			}
+		}
+	}
+	// Flags, or their environment twins (applyEnv marks them set), override
+	// the config file; unset flags leave the file's values alone.
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	for _, o := range []struct{ flag, key, val string }{
+		{"listen", "listen", *listen}, {"advertise", "advertise", *advertise},
+		{"data-dir", "data.dir", *dataDir}, {"metrics-listen", "metrics.listen", *metricsListen},
+	} {
+		if !given[o.flag] {
+			continue
+		}
+		var err error
+		if cfg, err = cfg.Set(o.key, o.val); err != nil {
+			return err
+		}
+	}
+	for _, s := range sets {
+		k, v, ok := strings.Cut(s, "=")
+		if !ok {
+			return fmt.Errorf("%w: --set %q: want key=value", errUsage, s)
+		}
+		var err error
+		if cfg, err = cfg.Set(strings.TrimSpace(k), v); err != nil {
+			return err
+		}
+	}
+	logger, err := newLogger(stderr, *logLevel, *logFormat)
+	if err != nil {
+		return err
+	}
+	b, err := broker.Open(cfg, broker.Options{Logger: logger})
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return b.Close()
+}
