@@ -24,7 +24,7 @@ func (b *Broker) handleCreateTopics(req *kmsg.CreateTopicsRequest) kmsg.Response
 		st.Topic = rt.Topic
 		st.NumPartitions, st.ReplicationFactor = -1, -1
 		fail := func(code int16, msg string) {
-			st.ErrorCode = b.countError(code)
+			st.ErrorCode = code
 			st.ErrorMessage = strp(msg)
 			resp.Topics = append(resp.Topics, st)
 		}
@@ -110,11 +110,11 @@ func (b *Broker) handleDeleteTopics(req *kmsg.DeleteTopicsRequest) kmsg.Response
 		}
 		switch {
 		case !ok && tg.name == nil:
-			st.ErrorCode = b.countError(kerr.UnknownTopicID.Code)
+			st.ErrorCode = kerr.UnknownTopicID.Code
 		case !ok:
-			st.ErrorCode = b.countError(kerr.UnknownTopicOrPartition.Code)
+			st.ErrorCode = kerr.UnknownTopicOrPartition.Code
 		case t.Internal:
-			st.ErrorCode = b.countError(kerr.InvalidRequest.Code)
+			st.ErrorCode = kerr.InvalidRequest.Code
 			st.ErrorMessage = strp(fmt.Sprintf("%s is an internal topic and cannot be deleted", t.Name))
 		default:
 			st.Topic, st.TopicID = strp(t.Name), t.ID
@@ -144,14 +144,14 @@ func (b *Broker) handleCreatePartitions(req *kmsg.CreatePartitionsRequest) kmsg.
 		t, ok := b.topics.Get(rt.Topic)
 		switch {
 		case !ok:
-			st.ErrorCode = b.countError(kerr.UnknownTopicOrPartition.Code)
+			st.ErrorCode = kerr.UnknownTopicOrPartition.Code
 		case t.Internal:
-			st.ErrorCode = b.countError(kerr.InvalidRequest.Code)
+			st.ErrorCode = kerr.InvalidRequest.Code
 			st.ErrorMessage = strp(fmt.Sprintf("%s is an internal topic", t.Name))
 		default:
 			for _, a := range rt.Assignment {
 				if len(a.Replicas) != 1 || a.Replicas[0] != b.cfg.NodeID {
-					st.ErrorCode = b.countError(kerr.InvalidReplicaAssignment.Code)
+					st.ErrorCode = kerr.InvalidReplicaAssignment.Code
 					st.ErrorMessage = strp(fmt.Sprintf("each new partition must have the single replica %d", b.cfg.NodeID))
 				}
 			}
@@ -181,7 +181,7 @@ func (b *Broker) handleDeleteRecords(req *kmsg.DeleteRecordsRequest) kmsg.Respon
 			sp.Partition = rp.Partition
 			sp.LowWatermark = -1
 			if !ok || t.Partition(rp.Partition) == nil {
-				sp.ErrorCode = b.countError(kerr.UnknownTopicOrPartition.Code)
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}
@@ -191,7 +191,7 @@ func (b *Broker) handleDeleteRecords(req *kmsg.DeleteRecordsRequest) kmsg.Respon
 				off = l.HighWatermark()
 			}
 			if off < 0 || off > l.HighWatermark() {
-				sp.ErrorCode = b.countError(kerr.OffsetOutOfRange.Code)
+				sp.ErrorCode = kerr.OffsetOutOfRange.Code
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}

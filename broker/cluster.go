@@ -24,10 +24,10 @@ func (b *Broker) handleFindCoordinator(req *kmsg.FindCoordinatorRequest) kmsg.Re
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
 	answer := func(key string) (code int16, msg *string) {
 		if req.CoordinatorType != 0 {
-			return b.countError(kerr.InvalidRequest.Code), strp("only group coordinators exist here: transactions are not supported")
+			return kerr.InvalidRequest.Code, strp("only group coordinators exist here: transactions are not supported")
 		}
 		if key == "" {
-			return b.countError(kerr.InvalidGroupID.Code), strp("empty group id")
+			return kerr.InvalidGroupID.Code, strp("empty group id")
 		}
 		return 0, nil
 	}

@@ -105,14 +105,14 @@ func (b *Broker) handleDescribeConfigs(req *kmsg.DescribeConfigsRequest) kmsg.Re
 		case resourceTopic:
 			t, ok := b.topics.Get(rr.ResourceName)
 			if !ok {
-				sr.ErrorCode = b.countError(kerr.UnknownTopicOrPartition.Code)
+				sr.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				sr.ErrorMessage = strp(fmt.Sprintf("topic %q does not exist", rr.ResourceName))
 				break
 			}
 			sr.Configs = b.describeTopicConfigs(t.Configs(), rr.ConfigNames, req.IncludeSynonyms, req.IncludeDocumentation)
 		case resourceBroker:
 			if rr.ResourceName != "" && rr.ResourceName != strconv.Itoa(int(b.cfg.NodeID)) {
-				sr.ErrorCode = b.countError(kerr.InvalidRequest.Code)
+				sr.ErrorCode = kerr.InvalidRequest.Code
 				sr.ErrorMessage = strp(fmt.Sprintf("unknown broker %q: this broker is node %d", rr.ResourceName, b.cfg.NodeID))
 				break
 			}
@@ -139,7 +139,7 @@ func (b *Broker) handleDescribeConfigs(req *kmsg.DescribeConfigsRequest) kmsg.Re
 		case resourceBrokerLogger:
 			// No per-logger levels on the broker: an empty list.
 		default:
-			sr.ErrorCode = b.countError(kerr.InvalidRequest.Code)
+			sr.ErrorCode = kerr.InvalidRequest.Code
 			sr.ErrorMessage = strp(fmt.Sprintf("resource type %d is not supported", rr.ResourceType))
 		}
 		resp.Resources = append(resp.Resources, sr)
@@ -151,7 +151,7 @@ func (b *Broker) handleDescribeConfigs(req *kmsg.DescribeConfigsRequest) kmsg.Re
 func (b *Broker) applyTopicConfigs(name string, next map[string]string, validateOnly bool) (int16, *string) {
 	t, ok := b.topics.Get(name)
 	if !ok {
-		return b.countError(kerr.UnknownTopicOrPartition.Code), strp(fmt.Sprintf("topic %q does not exist", name))
+		return kerr.UnknownTopicOrPartition.Code, strp(fmt.Sprintf("topic %q does not exist", name))
 	}
 	norm, err := topics.ValidateOverrides(next)
 	if err != nil {
@@ -176,7 +176,7 @@ func (b *Broker) handleAlterConfigs(req *kmsg.AlterConfigsRequest) kmsg.Response
 		sr := kmsg.NewAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
 		if rr.ResourceType != resourceTopic {
-			sr.ErrorCode, sr.ErrorMessage = b.countError(kerr.InvalidRequest.Code), strp(errBrokerAlter)
+			sr.ErrorCode, sr.ErrorMessage = kerr.InvalidRequest.Code, strp(errBrokerAlter)
 			resp.Resources = append(resp.Resources, sr)
 			continue
 		}
@@ -198,13 +198,13 @@ func (b *Broker) handleIncrementalAlterConfigs(req *kmsg.IncrementalAlterConfigs
 		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
 		if rr.ResourceType != resourceTopic {
-			sr.ErrorCode, sr.ErrorMessage = b.countError(kerr.InvalidRequest.Code), strp(errBrokerAlter)
+			sr.ErrorCode, sr.ErrorMessage = kerr.InvalidRequest.Code, strp(errBrokerAlter)
 			resp.Resources = append(resp.Resources, sr)
 			continue
 		}
 		t, ok := b.topics.Get(rr.ResourceName)
 		if !ok {
-			sr.ErrorCode = b.countError(kerr.UnknownTopicOrPartition.Code)
+			sr.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			resp.Resources = append(resp.Resources, sr)
 			continue
 		}
@@ -222,14 +222,14 @@ func (b *Broker) handleIncrementalAlterConfigs(req *kmsg.IncrementalAlterConfigs
 			case kmsg.IncrementalAlterConfigOpAppend, kmsg.IncrementalAlterConfigOpSubtract:
 				d, ok := topics.LookupDef(c.Name)
 				if !ok || d.Type != topics.TypeList {
-					sr.ErrorCode = b.countError(kerr.InvalidConfig.Code)
+					sr.ErrorCode = kerr.InvalidConfig.Code
 					sr.ErrorMessage = strp(fmt.Sprintf("%s is not a list config: APPEND and SUBTRACT need one", c.Name))
 					break
 				}
 				cur, _ := b.topics.Defaults().Effective(next, c.Name)
 				next[c.Name] = editList(cur, val, c.Op == kmsg.IncrementalAlterConfigOpAppend)
 			default:
-				sr.ErrorCode = b.countError(kerr.InvalidRequest.Code)
+				sr.ErrorCode = kerr.InvalidRequest.Code
 				sr.ErrorMessage = strp(fmt.Sprintf("unknown config operation %d", c.Op))
 			}
 		}

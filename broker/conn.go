@@ -243,11 +243,13 @@ func (c *conn) handle(r *request, dst []byte) ([]byte, error) {
 	} else {
 		resp = b.dispatch(r)
 	}
-	b.metrics.requests.WithLabelValues(kmsg.NameForKey(r.key)).Inc()
-	b.metrics.requestSeconds.WithLabelValues(kmsg.NameForKey(r.key)).Observe(time.Since(r.recvAt).Seconds())
+	api := kmsg.NameForKey(r.key)
+	b.metrics.requests.WithLabelValues(api).Inc()
+	b.metrics.requestSeconds.WithLabelValues(api).Observe(time.Since(r.recvAt).Seconds())
 	if resp == nil {
 		return dst, nil
 	}
+	forEachErrorCode(resp, func(code int16) { b.metrics.errors.WithLabelValues(api, errName(code)).Inc() })
 	start := len(dst)
 	dst = append(dst, 0, 0, 0, 0)
 	dst = binary.BigEndian.AppendUint32(dst, uint32(r.corrID))

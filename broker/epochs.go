@@ -21,9 +21,9 @@ func (b *Broker) handleOffsetForLeaderEpoch(req *kmsg.OffsetForLeaderEpochReques
 			sp.LeaderEpoch, sp.EndOffset = -1, -1
 			switch {
 			case !ok || t.Partition(rp.Partition) == nil:
-				sp.ErrorCode = b.countError(kerr.UnknownTopicOrPartition.Code)
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			case req.Version >= 2 && rp.CurrentLeaderEpoch > 0:
-				sp.ErrorCode = b.countError(kerr.UnknownLeaderEpoch.Code)
+				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
 			case rp.LeaderEpoch == 0:
 				sp.LeaderEpoch, sp.EndOffset = 0, t.Partition(rp.Partition).HighWatermark()
 			}

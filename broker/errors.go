@@ -12,8 +12,9 @@ import (
 )
 
 // errorCode is the one place that turns an internal error into a Kafka
-// error code. Unknown errors are storage errors when they come from the
-// disk, else UNKNOWN_SERVER_ERROR; either way they are logged by the caller.
+// error code. Errors it does not know come from the disk (KAFKA_STORAGE_ERROR);
+// the caller logs them. Error codes answered are counted per API in
+// conn.handle, from the response itself.
 func (b *Broker) errorCode(err error) int16 {
 	var code int16
 	switch {
@@ -47,15 +48,6 @@ func (b *Broker) errorCode(err error) int16 {
 		code = kerr.RequestTimedOut.Code
 	default:
 		code = kerr.KafkaStorageError.Code
-	}
-	b.metrics.errors.WithLabelValues(errName(code)).Inc()
-	return code
-}
-
-// countError records an error code produced without an internal error.
-func (b *Broker) countError(code int16) int16 {
-	if code != 0 {
-		b.metrics.errors.WithLabelValues(errName(code)).Inc()
 	}
 	return code
 }

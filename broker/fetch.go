@@ -25,7 +25,7 @@ import (
 func (b *Broker) handleFetch(ctx context.Context, req *kmsg.FetchRequest) kmsg.Response {
 	if req.Version >= 7 && req.SessionID != 0 {
 		resp := req.ResponseKind().(*kmsg.FetchResponse)
-		resp.ErrorCode = b.countError(kerr.FetchSessionIDNotFound.Code)
+		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
 		resp.SessionID = req.SessionID
 		return resp
 	}
@@ -99,12 +99,12 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bo
 				l = t.Partition(rp.Partition)
 			}
 			if l == nil {
-				sp.ErrorCode = b.countError(unknown)
+				sp.ErrorCode = unknown
 				hasErr = true
 				continue
 			}
 			if req.Version >= 9 && rp.CurrentLeaderEpoch > 0 {
-				sp.ErrorCode = b.countError(kerr.UnknownLeaderEpoch.Code)
+				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
 				hasErr = true
 				continue
 			}
@@ -114,7 +114,7 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bo
 				continue
 			}
 			if rp.FetchOffset > hw || rp.FetchOffset < sp.LogStartOffset {
-				sp.ErrorCode = b.countError(kerr.OffsetOutOfRange.Code)
+				sp.ErrorCode = kerr.OffsetOutOfRange.Code
 				hasErr = true
 				continue
 			}

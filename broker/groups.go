@@ -78,7 +78,7 @@ func (b *Broker) handleOffsetCommit(req *kmsg.OffsetCommitRequest) kmsg.Response
 			}
 			sp := kmsg.NewOffsetCommitResponseTopicPartition()
 			sp.Partition = rp.Partition
-			sp.ErrorCode = b.countError(kerr.UnknownTopicOrPartition.Code)
+			sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			ut.Partitions = append(ut.Partitions, sp)
 		}
 		if len(kt.Partitions) > 0 {

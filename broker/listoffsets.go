@@ -26,11 +26,11 @@ func (b *Broker) handleListOffsets(req *kmsg.ListOffsetsRequest) kmsg.Response {
 			sp.Partition = rp.Partition
 			sp.Timestamp, sp.Offset, sp.LeaderEpoch = -1, -1, 0
 			if !ok || t.Partition(rp.Partition) == nil {
-				sp.ErrorCode = b.countError(kerr.UnknownTopicOrPartition.Code)
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				continue
 			}
 			if req.Version >= 4 && rp.CurrentLeaderEpoch > 0 {
-				sp.ErrorCode = b.countError(kerr.UnknownLeaderEpoch.Code)
+				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
 				continue
 			}
 			l := t.Partition(rp.Partition)
@@ -43,7 +43,7 @@ func (b *Broker) handleListOffsets(req *kmsg.ListOffsetsRequest) kmsg.Response {
 				sp.Offset, sp.Timestamp = l.MaxTimestamp()
 			default:
 				if rp.Timestamp < 0 {
-					sp.ErrorCode = b.countError(kerr.InvalidRequest.Code)
+					sp.ErrorCode = kerr.InvalidRequest.Code
 					continue
 				}
 				off, ts, found, err := l.OffsetForTimestamp(rp.Timestamp)

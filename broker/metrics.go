@@ -5,7 +5,7 @@ package broker
 //	tributary_broker_received_bytes_total, tributary_broker_sent_bytes_total   (all requests/responses)
 //	tributary_broker_produced_bytes_total, tributary_broker_produced_records_total
 //	tributary_broker_requests_total{api}, tributary_broker_request_seconds{api}
-//	tributary_broker_errors_total{error}            (error codes answered)
+//	tributary_broker_errors_total{api,error}        (error codes answered, per partition/member)
 //	tributary_broker_bad_requests_total{reason}     (connections closed for bad frames)
 //	tributary_broker_connections                    (open client connections)
 //	tributary_broker_fsync_seconds                  (histogram of every fsync)
@@ -50,7 +50,7 @@ func newMetrics(b *Broker) *metrics {
 		recordsIn:      prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "produced_records_total", Help: "Records appended."}),
 		requests:       prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "requests_total", Help: "Requests handled, by API."}, []string{"api"}),
 		requestSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "request_seconds", Help: "Time from receiving a request to its response, by API.", Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10)}, []string{"api"}),
-		errors:         prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "errors_total", Help: "Error codes answered, by Kafka error name."}, []string{"error"}),
+		errors:         prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "errors_total", Help: "Error codes answered, by API and Kafka error name (one per topic, partition or member that has one)."}, []string{"api", "error"}),
 		badRequests:    prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "bad_requests_total", Help: "Connections closed for an undecodable or oversized request."}, []string{"reason"}),
 		connections:    prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "connections", Help: "Open client connections."}),
 		fsyncSeconds:   prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "fsync_seconds", Help: "Latency of fsync calls.", Buckets: prometheus.ExponentialBuckets(0.00005, 2, 14)}),

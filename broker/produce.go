@@ -44,11 +44,11 @@ func (b *Broker) handleProduce(req *kmsg.ProduceRequest) kmsg.Response {
 			sp.LogAppendTime = -1
 			sp.LogStartOffset = -1
 			if !ok || t.Partition(rp.Partition) == nil {
-				sp.ErrorCode = b.countError(kerr.UnknownTopicOrPartition.Code)
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				continue
 			}
 			if req.TransactionID != nil {
-				sp.ErrorCode = b.countError(kerr.InvalidRecord.Code)
+				sp.ErrorCode = kerr.InvalidRecord.Code
 				msg := "transactions are not supported by this broker"
 				sp.ErrorMessage = &msg
 				continue

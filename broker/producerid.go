@@ -15,7 +15,7 @@ func (b *Broker) handleInitProducerID(req *kmsg.InitProducerIDRequest) kmsg.Resp
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
 	if req.TransactionalID != nil {
 		b.log.Warn("refusing a transactional producer: transactions are not supported", "transactional_id", *req.TransactionalID)
-		resp.ErrorCode = b.countError(kerr.InvalidRequest.Code)
+		resp.ErrorCode = kerr.InvalidRequest.Code
 		return resp
 	}
 	if req.Version >= 3 && req.ProducerID >= 0 && req.ProducerEpoch >= 0 && req.ProducerEpoch < 32767 {
@@ -25,7 +25,7 @@ func (b *Broker) handleInitProducerID(req *kmsg.InitProducerIDRequest) kmsg.Resp
 	id, err := b.meta.NextProducerID()
 	if err != nil {
 		b.log.Error("allocating a producer id failed", "err", err)
-		resp.ErrorCode = b.countError(kerr.CoordinatorNotAvailable.Code)
+		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
 		return resp
 	}
 	resp.ProducerID, resp.ProducerEpoch = id, 0

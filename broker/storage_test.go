@@ -58,12 +58,16 @@ func TestCompactedTopic(t *testing.T) {
 	end := int64(keys*rounds + 5 + 100)
 	l, _ := b.topics.Get("compact")
 	waitFor(t, 15*time.Second, "compaction", func() bool {
-		recs := readTopic(t, b, "compact", end)
-		latest := map[string]string{}
-		for _, r := range recs {
-			latest[string(r.Key)] = string(r.Value)
+		count := map[string]int{}
+		for _, r := range readTopic(t, b, "compact", end) {
+			count[string(r.Key)]++
 		}
-		return len(recs) < 40 && len(latest) == keys-5+1
+		for k := 0; k < keys; k++ {
+			if n := count[fmt.Sprintf("key-%02d", k)]; (k < 5 && n != 0) || (k >= 5 && n != 1) {
+				return false
+			}
+		}
+		return true
 	})
 	recs := readTopic(t, b, "compact", end)
 	latest := map[string]string{}

@@ -96,6 +96,9 @@ func TestMetricsEndpoint(t *testing.T) {
 	if err := cl.ProduceSync(testCtx(t, 10*time.Second), &kgo.Record{Value: []byte("x")}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
+	if p := rawProduce(t, newClient(t, b.Addr()), "no-such-topic", batch(-1, -1, -1, "x")); p.ErrorCode == 0 {
+		t.Fatal("produce to a missing topic succeeded")
+	}
 	resp, err := http.Get("http://" + b.MetricsAddr() + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -110,6 +113,7 @@ func TestMetricsEndpoint(t *testing.T) {
 		`tributary_broker_produced_records_total 1`,
 		`tributary_broker_groups`,
 		`tributary_broker_connections`,
+		`tributary_broker_errors_total{api="Produce",error="UNKNOWN_TOPIC_OR_PARTITION"} 1`,
 	} {
 		if !strings.Contains(string(text), want) {
 			t.Errorf("metrics lack %s", want)

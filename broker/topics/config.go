@@ -3,6 +3,7 @@ package topics
 import (
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -197,7 +198,14 @@ const (
 func (d Defaults) LogConfig(overrides map[string]string) commitlog.Config {
 	get := func(name string) string { v, _ := d.Effective(overrides, name); return v }
 	num := func(name string) int64 { n, _ := strconv.ParseInt(get(name), 10, 64); return n }
-	ms := func(name string) time.Duration { return time.Duration(num(name)) * time.Millisecond }
+	// Kafka users write Long.MAX for "forever"; durations cap at ~292 years.
+	ms := func(name string) time.Duration {
+		n := num(name)
+		if n > int64(math.MaxInt64/time.Millisecond) {
+			n = int64(math.MaxInt64 / time.Millisecond)
+		}
+		return time.Duration(n) * time.Millisecond
+	}
 	c := commitlog.DefaultConfig()
 	c.SegmentBytes = num("segment.bytes")
 	c.SegmentMs = ms("segment.ms")

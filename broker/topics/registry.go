@@ -449,10 +449,13 @@ func (r *Registry) SetConfigs(name string, overrides map[string]string) error {
 	}
 	t.configs = overrides
 	cfg := r.opts.Defaults.LogConfig(overrides)
+	var first error
 	for _, l := range t.partitions {
-		l.SetConfig(cfg)
+		if err := l.SetConfig(cfg); err != nil && first == nil {
+			first = fmt.Errorf("%w: %v", ErrInvalidConfig, err)
+		}
 	}
-	return nil
+	return first
 }
 
 // Defaults returns the broker-level topic config defaults.
