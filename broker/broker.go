@@ -188,7 +188,7 @@ func (b *Broker) acceptLoop() {
 	for {
 		nc, err := b.ln.Accept()
 		if err != nil {
-			if b.ctx.Err() != nil {
+			if b.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
 			}
 			var ne net.Error

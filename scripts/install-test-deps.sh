@@ -1,17 +1,25 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the tests need, when missing. Idempotent.
-# kcat (librdkafka) is the second Kafka client of the interop tests.
+# Installs what the tests need, when missing. Idempotent; run by `make test`.
+#  - kcat (librdkafka): the second Kafka client of the interop tests (Debian package)
+#  - Node.js + kafkajs 2.2.4: the third Kafka client (Debian's nodejs/npm when node is missing;
+#    kafkajs from the npm registry, pinned by broker/testdata/kafkajs/package-lock.json)
 set -euo pipefail
+cd "$(dirname "$0")/.."
 need=()
 command -v kcat >/dev/null 2>&1 || need+=(kcat)
-if [ ${#need[@]} -eq 0 ]; then
-  exit 0
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "install-test-deps: need root to install: ${need[*]} (run: sudo apt-get install -y ${need[*]})" >&2
+    exit 1
+  fi
+  echo "install-test-deps: installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-if [ "$(id -u)" != 0 ]; then
-  echo "install-test-deps: need root to install: ${need[*]} (run: sudo apt-get install -y ${need[*]})" >&2
-  exit 1
+if [ ! -d broker/testdata/kafkajs/node_modules/kafkajs ]; then
+  echo "install-test-deps: installing kafkajs"
+  (cd broker/testdata/kafkajs && npm ci --no-audit --no-fund --loglevel=error)
 fi
-echo "install-test-deps: installing ${need[*]}"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq "${need[@]}" >/dev/null
