@@ -185,6 +185,11 @@ func (b *Broker) handleDeleteRecords(req *kmsg.DeleteRecordsRequest) kmsg.Respon
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}
+			if t.Internal {
+				sp.ErrorCode = kerr.InvalidTopicException.Code
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
 			l := t.Partition(rp.Partition)
 			off := rp.Offset
 			if off == -1 {

@@ -41,6 +41,7 @@ type Broker struct {
 	fs      commitlog.FS
 	codecs  *records.Codecs
 	meta    *brokerMeta
+	lock    *dirLock
 	topics  *topics.Registry
 	groups  *groups.Coordinator
 	offsets *topics.Topic // __consumer_offsets
@@ -108,11 +109,18 @@ func Open(cfg Config, opts Options) (*Broker, error) {
 			if b.ln != nil {
 				b.ln.Close()
 			}
+			if b.groups != nil {
+				b.groups.Close()
+			}
+			b.lock.release()
 		}
 	}()
 
 	if err := b.fs.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("broker: create data dir %s: %w", cfg.DataDir, err)
+	}
+	if b.lock, err = lockDataDir(cfg.DataDir); err != nil {
+		return nil, err
 	}
 	if b.meta, err = openMeta(b.fs, cfg.DataDir, cfg.NodeID); err != nil {
 		return nil, err
@@ -301,6 +309,7 @@ func (b *Broker) Close() error {
 			errs = append(errs, err)
 		}
 		b.closeErr = errors.Join(errs...)
+		b.lock.release()
 		b.log.Info("broker stopped")
 	})
 	return b.closeErr

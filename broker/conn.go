@@ -74,6 +74,9 @@ func (c *conn) stopReading() {
 
 func (c *conn) close() { c.closeOnce.Do(func() { c.nc.Close() }) }
 
+// writeTimeout bounds how long one answer may take to reach the client.
+const writeTimeout = 60 * time.Second
+
 // errClose means: log and close this connection.
 var errClose = errors.New("closing connection")
 
@@ -97,6 +100,9 @@ func (c *conn) serve() {
 		}
 		var err error
 		buf, err = c.handle(r, buf[:0])
+		// A client that stops reading its answers must not pin this
+		// connection forever.
+		c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
 		if err == nil && len(buf) > 0 {
 			_, err = w.Write(buf)
 		}

@@ -45,8 +45,7 @@ func (b *Broker) openGroups() error {
 		InitialRebalanceDelay: b.cfg.InitialRebalanceDelay,
 		OffsetsRetention:      b.cfg.OffsetsRetention,
 	}, &offsetsStore{codecs: b.codecs, log: l}, b.log.With("component", "groups"))
-	if err := b.groups.Load(recs); err != nil {
-		b.groups.Close()
+	if err := b.groups.Load(recs); err != nil { // Open's clean-up closes b.groups
 		return fmt.Errorf("broker: load groups from %s: %w", OffsetsTopic, err)
 	}
 	b.log.Info("groups loaded", "records", len(recs), "groups", b.groups.NumGroups(), "took", time.Since(start).Round(time.Millisecond))

@@ -15,7 +15,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -47,7 +46,7 @@ type brokerMeta struct {
 
 func openMeta(fs commitlog.FS, dir string, nodeID int32) (*brokerMeta, error) {
 	bm := &brokerMeta{fs: fs, path: filepath.Join(dir, "meta.json")}
-	f, err := fs.OpenFile(bm.path, os.O_RDONLY, 0)
+	buf, err := commitlog.ReadFile(fs, bm.path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		var id [16]byte
@@ -59,17 +58,8 @@ func openMeta(fs commitlog.FS, dir string, nodeID int32) (*brokerMeta, error) {
 			return nil, err
 		}
 	case err != nil:
-		return nil, fmt.Errorf("broker: open %s: %w", bm.path, err)
+		return nil, fmt.Errorf("broker: read %s: %w", bm.path, err)
 	default:
-		defer f.Close()
-		st, err := f.Stat()
-		if err != nil {
-			return nil, err
-		}
-		buf := make([]byte, st.Size())
-		if _, err := f.ReadAt(buf, 0); err != nil && err != io.EOF {
-			return nil, fmt.Errorf("broker: read %s: %w", bm.path, err)
-		}
 		if err := json.Unmarshal(buf, &bm.m); err != nil {
 			return nil, fmt.Errorf("broker: %s is corrupt (%v): restore it from a backup, or remove it to get a new cluster id", bm.path, err)
 		}
@@ -89,26 +79,10 @@ func (bm *brokerMeta) write() error {
 	if err != nil {
 		return err
 	}
-	tmp := bm.path + ".tmp"
-	f, err := bm.fs.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return fmt.Errorf("broker: write %s: %w", tmp, err)
+	if err := commitlog.WriteFileAtomic(bm.fs, bm.path, buf); err != nil {
+		return fmt.Errorf("broker: write %s: %w", bm.path, err)
 	}
-	if _, err := f.Write(buf); err != nil {
-		f.Close()
-		return fmt.Errorf("broker: write %s: %w", tmp, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("broker: sync %s: %w", tmp, err)
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := bm.fs.Rename(tmp, bm.path); err != nil {
-		return fmt.Errorf("broker: rename %s: %w", tmp, err)
-	}
-	return bm.fs.SyncDir(filepath.Dir(bm.path))
+	return nil
 }
 
 // ClusterID returns the cluster id, fixed when the data dir was created.

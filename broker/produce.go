@@ -47,6 +47,11 @@ func (b *Broker) handleProduce(req *kmsg.ProduceRequest) kmsg.Response {
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				continue
 			}
+			if t.Internal {
+				sp.ErrorCode = kerr.InvalidTopicException.Code
+				sp.ErrorMessage = strp(fmt.Sprintf("%s is internal to the broker: clients cannot write to it", t.Name))
+				continue
+			}
 			if req.TransactionID != nil {
 				sp.ErrorCode = kerr.InvalidRecord.Code
 				msg := "transactions are not supported by this broker"

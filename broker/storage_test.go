@@ -2,11 +2,13 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -200,4 +202,26 @@ func TestTopicAdminAndConfigs(t *testing.T) {
 		t.Fatal("deleted topic still listed")
 	}
 	var _ = context.Background
+}
+
+func TestDataDirLockedByAnotherBroker(t *testing.T) {
+	dir := t.TempDir()
+	startBroker(t, dir)
+	cfg := Default()
+	cfg.Listen, cfg.DataDir = "127.0.0.1:0", dir
+	if _, err := Open(cfg, Options{}); !errors.Is(err, ErrDataDirLocked) {
+		t.Fatalf("second broker on the same data dir: %v, want ErrDataDirLocked", err)
+	}
+}
+
+func TestInternalTopicRefusesClientWrites(t *testing.T) {
+	b := startBroker(t, "")
+	cl := newClient(t, b.Addr())
+	if p := rawProduce(t, cl, OffsetsTopic, batch(-1, -1, -1, "evil")); p.ErrorCode != kerr.InvalidTopicException.Code {
+		t.Fatalf("produce to %s: code %d, want INVALID_TOPIC_EXCEPTION", OffsetsTopic, p.ErrorCode)
+	}
+	adm := kadm.NewClient(cl)
+	if r, err := adm.DeleteTopics(testCtx(t, 5*time.Second), OffsetsTopic); err == nil && r[OffsetsTopic].Err == nil {
+		t.Fatalf("deleting %s succeeded", OffsetsTopic)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 )
 
 // File is the part of an open file the log uses. Implementations must allow
@@ -125,3 +126,13 @@ func readWholeFile(fsys FS, name string) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// WriteFileAtomic durably replaces path with data: path+".tmp" is written
+// and fsynced, renamed over path, and the directory is fsynced, so a crash
+// leaves either the old or the new content. Used for small metadata files.
+func WriteFileAtomic(fsys FS, path string, data []byte) error {
+	return writeFileAtomic(fsys, filepath.Dir(path), path+tmpSuffix, path, data)
+}
+
+// ReadFile reads a small file entirely through fsys.
+func ReadFile(fsys FS, name string) ([]byte, error) { return readWholeFile(fsys, name) }

@@ -7,8 +7,8 @@
 //	                           "internal":false,"configs":{"cleanup.policy":"compact"}}
 //	<topic>/<partition>/      one commitlog directory per partition (see commitlog)
 //
-// topic.json is replaced atomically (write to topic.json.tmp, fsync, rename,
-// fsync the directory). A topic directory without topic.json is the remains
+// topic.json is replaced atomically (commitlog.WriteFileAtomic: write
+// topic.json.tmp, fsync, rename, fsync the directory). A topic directory without topic.json is the remains
 // of an interrupted create or delete and is removed at start-up.
 package topics
 
@@ -161,18 +161,9 @@ func Open(dir string, opts Options) (*Registry, error) {
 
 func (r *Registry) readMeta(tdir string) (topicMeta, error) {
 	var m topicMeta
-	f, err := r.opts.FS.OpenFile(filepath.Join(tdir, "topic.json"), os.O_RDONLY, 0)
+	buf, err := commitlog.ReadFile(r.opts.FS, filepath.Join(tdir, "topic.json"))
 	if err != nil {
 		return m, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return m, err
-	}
-	buf := make([]byte, st.Size())
-	if _, err := f.ReadAt(buf, 0); err != nil && err != io.EOF {
-		return m, fmt.Errorf("topics: read %s/topic.json: %w", tdir, err)
 	}
 	if err := json.Unmarshal(buf, &m); err != nil {
 		return m, fmt.Errorf("topics: %s/topic.json is corrupt: %w", tdir, err)
@@ -192,27 +183,11 @@ func (r *Registry) writeMeta(t *Topic, partitions int32, configs map[string]stri
 	if err != nil {
 		return err
 	}
-	tdir := filepath.Join(r.dir, t.Name)
-	tmp := filepath.Join(tdir, "topic.json.tmp")
-	f, err := r.opts.FS.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return fmt.Errorf("topics: write %s: %w", tmp, err)
+	path := filepath.Join(r.dir, t.Name, "topic.json")
+	if err := commitlog.WriteFileAtomic(r.opts.FS, path, buf); err != nil {
+		return fmt.Errorf("topics: write %s: %w", path, err)
 	}
-	if _, err := f.Write(buf); err != nil {
-		f.Close()
-		return fmt.Errorf("topics: write %s: %w", tmp, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("topics: sync %s: %w", tmp, err)
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := r.opts.FS.Rename(tmp, filepath.Join(tdir, "topic.json")); err != nil {
-		return fmt.Errorf("topics: rename %s: %w", tmp, err)
-	}
-	return r.opts.FS.SyncDir(tdir)
+	return nil
 }
 
 func (r *Registry) openTopic(m topicMeta) (*Topic, error) {
