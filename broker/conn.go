@@ -109,6 +109,9 @@ func (c *conn) serve() {
 		if err == nil && len(c.reqs) == 0 {
 			err = w.Flush()
 		}
+		if cap(buf) > 1<<20 {
+			buf = nil // do not keep a large fetch's buffer for the connection's life
+		}
 		if err != nil {
 			if !errors.Is(err, errClose) {
 				c.b.log.Debug("client connection write failed", "remote", c.remote, "err", err)
