@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -186,4 +187,60 @@ func TestSigtermShutsDownCleanly(t *testing.T) {
 	if got := consumeAll(t, addr, "term", 1000); len(got) != 1000 {
 		t.Fatalf("%d records after restart, want 1000", len(got))
 	}
+}
+
+// A consumer group keeps going across a broker restart: it carries on from
+// its committed offsets and nothing is missed.
+func TestGroupConsumerAcrossBrokerRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("subprocess test")
+	}
+	dir, addr := t.TempDir(), freePort(t)
+	p := startProc(t, addr, dir)
+	createTopic(t, addr, "rs", 3, nil)
+	prod := newClient(t, addr, kgo.DefaultProduceTopic("rs"), kgo.RecordRetries(1<<30), kgo.RetryTimeout(60*time.Second))
+	produce := func(from, to int) {
+		var recs []*kgo.Record
+		for i := from; i < to; i++ {
+			recs = append(recs, &kgo.Record{Value: []byte(fmt.Sprint(i))})
+		}
+		if err := prod.ProduceSync(testCtx(t, 60*time.Second), recs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	produce(0, 5000)
+	cons := newClient(t, addr, kgo.ConsumerGroup("rs-group"), kgo.ConsumeTopics("rs"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.AutoCommitInterval(100*time.Millisecond),
+		kgo.HeartbeatInterval(200*time.Millisecond), kgo.SessionTimeout(6*time.Second))
+	seen := map[string]bool{}
+	poll := func(want int) {
+		ctx := testCtx(t, 60*time.Second)
+		for len(seen) < want {
+			fs := cons.PollFetches(ctx)
+			if ctx.Err() != nil {
+				t.Fatalf("consumed %d of %d", len(seen), want)
+			}
+			fs.EachRecord(func(r *kgo.Record) { seen[string(r.Value)] = true })
+		}
+	}
+	poll(5000)
+	if err := cons.CommitUncommittedOffsets(testCtx(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	<-p.done
+	startProc(t, addr, dir)
+	produce(5000, 10000)
+	poll(10000)
+	adm := kadm.NewClient(newClient(t, addr))
+	waitFor(t, 20*time.Second, "commits to reach the end", func() bool {
+		cons.CommitUncommittedOffsets(testCtx(t, 5*time.Second))
+		offs, err := adm.FetchOffsets(testCtx(t, 5*time.Second), "rs-group")
+		if err != nil {
+			return false
+		}
+		var sum int64
+		offs.Each(func(o kadm.OffsetResponse) { sum += o.At })
+		return sum == 10000
+	})
 }

@@ -126,11 +126,13 @@ func TestRetentionDeletesOldSegments(t *testing.T) {
 		}
 	}
 	cl := newClient(t, b.Addr())
-	waitFor(t, 10*time.Second, "retention to advance the log start offset", func() bool { return listOffset(t, cl, "ret", -2) > 100 })
 	tp, _ := b.topics.Get("ret")
-	if size := tp.Partition(0).Size(); size > 4096+2048+512 {
-		t.Fatalf("partition holds %d bytes, want about retention.bytes", size)
-	}
+	// Retention deletes whole closed segments: what stays is at most
+	// retention.bytes plus the active segment (which may overshoot
+	// segment.bytes by one batch).
+	waitFor(t, 10*time.Second, "retention to delete old segments", func() bool {
+		return listOffset(t, cl, "ret", -2) > 100 && tp.Partition(0).Size() <= 4096+2048+200
+	})
 	if hw := listOffset(t, cl, "ret", -1); hw != 200 {
 		t.Fatalf("latest offset %d, want 200", hw)
 	}
