@@ -100,7 +100,7 @@ func (b *Broker) dispatch(r *request) kmsg.Response {
 	case *kmsg.ProduceRequest:
 		return b.handleProduce(req)
 	case *kmsg.FetchRequest:
-		return b.handleFetch(ctx, req)
+		return b.handleFetch(ctx, r, req)
 	case *kmsg.ListOffsetsRequest:
 		return b.handleListOffsets(req)
 	case *kmsg.CreateTopicsRequest:

@@ -47,6 +47,7 @@ type Broker struct {
 	offsets *topics.Topic // __consumer_offsets
 	metrics *metrics
 	hwm     *notifier
+	bufs    bufPool
 
 	ln        net.Listener
 	advertise string

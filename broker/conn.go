@@ -41,8 +41,11 @@ type request struct {
 	clientID string
 	host     string // the client's address, for group member descriptions
 	kreq     kmsg.Request
-	size     int
-	recvAt   time.Time
+	// release holds pooled buffers the response refers to; they go back to
+	// the pool once the response is encoded.
+	release [][]byte
+	size    int
+	recvAt  time.Time
 }
 
 type conn struct {
@@ -92,14 +95,12 @@ func (c *conn) serve() {
 		}
 	}()
 	w := bufio.NewWriterSize(c.nc, 64<<10)
-	var buf []byte
 	failed := false
 	for r := range c.reqs {
 		if failed {
 			continue // drain after a write failure; the reader ends when the conn closes
 		}
-		var err error
-		buf, err = c.handle(r, buf[:0])
+		buf, err := c.handle(r, c.b.bufs.get(0))
 		// A client that stops reading its answers must not pin this
 		// connection forever.
 		c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
@@ -109,9 +110,7 @@ func (c *conn) serve() {
 		if err == nil && len(c.reqs) == 0 {
 			err = w.Flush()
 		}
-		if cap(buf) > 1<<20 {
-			buf = nil // do not keep a large fetch's buffer for the connection's life
-		}
+		c.b.bufs.put(buf) // bufio copied or wrote it: no reference is kept
 		if err != nil {
 			if !errors.Is(err, errClose) {
 				c.b.log.Debug("client connection write failed", "remote", c.remote, "err", err)
@@ -266,6 +265,10 @@ func (c *conn) handle(r *request, dst []byte) ([]byte, error) {
 		dst = append(dst, 0)
 	}
 	dst = resp.AppendTo(dst)
+	for _, buf := range r.release {
+		b.bufs.put(buf)
+	}
+	r.release = nil
 	binary.BigEndian.PutUint32(dst[start:], uint32(len(dst)-start-4))
 	b.metrics.bytesSent.Add(float64(len(dst) - start))
 	return dst, nil

@@ -22,7 +22,7 @@ import (
 	"github.com/tributary-data/tributary/broker/topics"
 )
 
-func (b *Broker) handleFetch(ctx context.Context, req *kmsg.FetchRequest) kmsg.Response {
+func (b *Broker) handleFetch(ctx context.Context, r *request, req *kmsg.FetchRequest) kmsg.Response {
 	if req.Version >= 7 && req.SessionID != 0 {
 		resp := req.ResponseKind().(*kmsg.FetchResponse)
 		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
@@ -38,9 +38,13 @@ func (b *Broker) handleFetch(ctx context.Context, req *kmsg.FetchRequest) kmsg.R
 	}()
 	for {
 		wake := b.hwm.Wait() // before reading high watermarks: no lost wake-up
-		resp, n, hasErr := b.fetchOnce(req)
+		resp, n, hasErr, bufs := b.fetchOnce(req)
 		if hasErr || n >= int(req.MinBytes) || req.MinBytes <= 0 || !time.Now().Before(deadline) {
+			r.release = bufs
 			return resp
+		}
+		for _, buf := range bufs { // this answer is dropped: recycle its buffers now
+			b.bufs.put(buf)
 		}
 		if timer == nil {
 			timer = time.NewTimer(time.Until(deadline))
@@ -48,7 +52,7 @@ func (b *Broker) handleFetch(ctx context.Context, req *kmsg.FetchRequest) kmsg.R
 		select {
 		case <-wake:
 		case <-timer.C:
-			resp, _, _ = b.fetchOnce(req)
+			resp, _, _, r.release = b.fetchOnce(req)
 			return resp
 		case <-ctx.Done():
 			return resp
@@ -57,15 +61,14 @@ func (b *Broker) handleFetch(ctx context.Context, req *kmsg.FetchRequest) kmsg.R
 }
 
 // fetchOnce builds a response from what is available now; it returns the
-// number of record bytes and whether any partition has an error.
-func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bool) {
-	resp := req.ResponseKind().(*kmsg.FetchResponse)
+// number of record bytes, whether any partition has an error, and the pooled
+// buffers the response refers to.
+func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (resp *kmsg.FetchResponse, total int, hasErr bool, bufs [][]byte) {
+	resp = req.ResponseKind().(*kmsg.FetchResponse)
 	budget := int(req.MaxBytes)
 	if req.Version < 3 || budget <= 0 {
 		budget = int(^uint(0) >> 1)
 	}
-	total := 0
-	hasErr := false
 	magic := int8(2)
 	switch {
 	case req.Version <= 1:
@@ -125,7 +128,9 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bo
 			if limit <= 0 && total > 0 {
 				continue
 			}
-			data, err := l.Read(rp.FetchOffset, limit, hw)
+			scratch := b.bufs.get(min(limit, maxPooled) + readSlack)
+			bufs = append(bufs, scratch)
+			data, err := l.ReadInto(scratch[:cap(scratch)], rp.FetchOffset, limit, hw)
 			if err != nil {
 				sp.ErrorCode = b.errorCode(err)
 				hasErr = true
@@ -148,5 +153,9 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bo
 			total += len(data)
 		}
 	}
-	return resp, total, hasErr
+	return resp, total, hasErr, bufs
 }
+
+// readSlack covers what a log read window holds beyond maxBytes: up to one
+// index interval before the wanted offset, plus a batch header.
+const readSlack = 4096 + 128

@@ -637,6 +637,14 @@ func (l *Log) flushOnce() {
 // returned bytes are the caller's. Read is safe concurrently with Append,
 // Maintain and Close.
 func (l *Log) Read(offset int64, maxBytes int, maxEnd int64) ([]byte, error) {
+	return l.ReadInto(nil, offset, maxBytes, maxEnd)
+}
+
+// ReadInto is Read reading into scratch when its capacity suffices (else
+// into a new buffer): the result may alias scratch, so the caller must not
+// reuse scratch while it uses the result. It lets the broker recycle fetch
+// buffers instead of allocating (and zeroing) one per fetch.
+func (l *Log) ReadInto(scratch []byte, offset int64, maxBytes int, maxEnd int64) ([]byte, error) {
 	l.mu.RLock()
 	if err := l.usableForRead(); err != nil {
 		l.mu.RUnlock()
@@ -686,7 +694,7 @@ func (l *Log) Read(offset int64, maxBytes int, maxEnd int64) ([]byte, error) {
 		}
 		s.acquire()
 		l.mu.RUnlock()
-		out, found, err := l.readSegment(s, size, pos, expect, offset, maxBytes, maxEnd, interval)
+		out, found, err := l.readSegment(scratch, s, size, pos, expect, offset, maxBytes, maxEnd, interval)
 		s.release()
 		if err != nil || found {
 			return out, err
@@ -704,14 +712,18 @@ func (l *Log) usableForRead() error {
 
 // readSegment reads from segment s (size valid bytes) starting the search at
 // pos, where a batch with base offset expect starts.
-func (l *Log) readSegment(s *segment, size, pos, expect, offset int64, maxBytes int, maxEnd int64, interval int) ([]byte, bool, error) {
+func (l *Log) readSegment(scratch []byte, s *segment, size, pos, expect, offset int64, maxBytes int, maxEnd int64, interval int) ([]byte, bool, error) {
 	readAhead := int64(interval) + int64(max(maxBytes, 0)) + records.HeaderSize
 	readAhead = max(readAhead, 4096)
 	var buf []byte
 	var bufPos int64
 	fill := func(at int64, n int64) error {
 		n = min(n, size-at)
-		buf = make([]byte, n)
+		if int64(cap(scratch)) >= n {
+			buf = scratch[:n] // a refill overwrites the window: nothing of the old one is kept
+		} else {
+			buf = make([]byte, n)
+		}
 		bufPos = at
 		if err := readFull(s.log, buf, at); err != nil {
 			return fmt.Errorf("commitlog: read %s at %d: %w", s.logPath(), at, err)

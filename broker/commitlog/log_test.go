@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/tributary-data/tributary/broker/records"
 )
@@ -629,4 +630,45 @@ func TestTinySegments(t *testing.T) {
 	if l2 := openLog(t, dir, cfg, Options{}); l2.LogEndOffset() != 20 || len(readAll(t, l2, 0, 1)) != 10 {
 		t.Fatalf("reopened: LEO %d", l2.LogEndOffset())
 	}
+}
+
+// ReadInto returns what Read returns, in the caller's buffer when it is
+// large enough, and never depends on the scratch's old content.
+func TestReadIntoUsesScratch(t *testing.T) {
+	l := openLog(t, t.TempDir(), testConfig(), Options{})
+	for i := range 20 {
+		appendDurable(t, l, simpleBatch(t, 5, 50*(i+1), baseTS))
+	}
+	hw := l.HighWatermark()
+	for _, off := range []int64{0, 7, 42, 99} {
+		want, err := l.Read(off, 4096, hw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		scratch := bytes.Repeat([]byte{0xAA}, 64<<10)
+		got, err := l.ReadInto(scratch, off, 4096, hw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("offset %d: ReadInto differs from Read", off)
+		}
+		if len(got) > 0 && !aliases(got, scratch) {
+			t.Fatalf("offset %d: result does not use the scratch buffer", off)
+		}
+		small, err := l.ReadInto(make([]byte, 3), off, 4096, hw)
+		if err != nil || !bytes.Equal(small, want) {
+			t.Fatalf("offset %d: ReadInto with a small scratch: %v", off, err)
+		}
+	}
+}
+
+func aliases(a, b []byte) bool {
+	if len(a) == 0 || cap(b) == 0 {
+		return false
+	}
+	start := uintptr(unsafe.Pointer(&b[:cap(b)][0]))
+	end := start + uintptr(cap(b))
+	p := uintptr(unsafe.Pointer(&a[0]))
+	return p >= start && p < end
 }
