@@ -35,14 +35,18 @@ unit:
 # Benchmarks print tables; compare ratios within one run (the machine is noisy).
 bench: bench-broker
 
+# BENCH_FLAGS e.g. "--runs 3 --brokers tributary,kfake,kfake-fsync --out bench.md".
 bench-broker: build
-	$(GO) run ./bench/brokerbench --tributary ./$(BIN)/tributary
+	$(GO) run ./bench/brokerbench --tributary ./$(BIN)/tributary $(BENCH_FLAGS)
 
 # Short fuzzing runs of every fuzz target (the seed corpora run in `make test`).
+FUZZTIME ?= 30s
 fuzz:
-	$(GO) test ./broker/records/ -run '^$$' -fuzz FuzzSplitProduce -fuzztime 30s
-	$(GO) test ./broker/records/ -run '^$$' -fuzz FuzzRecords -fuzztime 30s
-	$(GO) test ./broker/ -run '^$$' -fuzz FuzzParseRequest -fuzztime 30s
+	$(GO) test ./broker/records/ -run '^$$' -fuzz '^FuzzSplitProduce$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./broker/records/ -run '^$$' -fuzz '^FuzzRecords$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./broker/records/ -run '^$$' -fuzz '^FuzzDownConvert$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./broker/commitlog/ -run '^$$' -fuzz '^FuzzRecoverSegment$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./broker/ -run '^$$' -fuzz '^FuzzParseRequest$$' -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf $(BIN)

@@ -132,3 +132,12 @@ func tributaryBin(t testing.TB) string {
 	}
 	return binPath
 }
+
+// TestMain removes the binary tributaryBin built, if any.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" && binErr == nil {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
