@@ -201,7 +201,10 @@ func (b *Broker) parseRequest(body []byte) (*request, error) {
 		return nil, fmt.Errorf("unknown api key %d (client %q)", r.key, r.clientID)
 	}
 	min, max, ok := supportedVersions(r.key)
-	if !ok || r.version < min || r.version > max {
+	if !ok {
+		return nil, fmt.Errorf("api %s (key %d) is not supported by this broker (client %q)", kmsg.NameForKey(r.key), r.key, r.clientID)
+	}
+	if r.version < min || r.version > max {
 		if r.key == 18 {
 			return r, fmt.Errorf("ApiVersions v%d not supported", r.version)
 		}
