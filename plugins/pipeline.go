@@ -1,0 +1,218 @@
+package plugins
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tributary-data/tributary/connect"
+	"github.com/tributary-data/tributary/connect/converter"
+	"github.com/tributary-data/tributary/connect/transforms"
+	"github.com/tributary-data/tributary/plugins/pluginpb"
+)
+
+// Default converters, as Kafka Connect's worker defaults them.
+const (
+	defaultConverter       = "org.apache.kafka.connect.json.JsonConverter"
+	defaultHeaderConverter = "org.apache.kafka.connect.storage.StringConverter"
+)
+
+// Failure stages, as Kafka Connect names them in dead letter queue headers.
+const (
+	stageKeyConverter    = "KEY_CONVERTER"
+	stageValueConverter  = "VALUE_CONVERTER"
+	stageHeaderConverter = "HEADER_CONVERTER"
+	stageTransformation  = "TRANSFORMATION"
+)
+
+// errConfig is wrapped by pipeline configuration errors.
+var errConfig = errors.New("plugins: invalid config")
+
+// pipeline converts and transforms one task's records, inside the plugin
+// process: key/value/header converters, the transform chain, and the
+// errors.tolerance policy for failures in them.
+type pipeline struct {
+	key, value, header converter.Converter
+	chain              *transforms.Chain
+	tolerateAll        bool
+}
+
+func newPipeline(config map[string]string) (*pipeline, error) {
+	var p pipeline
+	var err error
+	switch t := strings.TrimSpace(config["errors.tolerance"]); t {
+	case "", "none":
+	case "all":
+		p.tolerateAll = true
+	default:
+		return nil, fmt.Errorf("%w: errors.tolerance=%q: use none or all", errConfig, t)
+	}
+	if p.key, err = converter.FromConfig(config, "key.converter", true, defaultConverter); err != nil {
+		return nil, fmt.Errorf("%w: key.converter: %v", errConfig, err)
+	}
+	if p.value, err = converter.FromConfig(config, "value.converter", false, defaultConverter); err != nil {
+		return nil, fmt.Errorf("%w: value.converter: %v", errConfig, err)
+	}
+	if p.header, err = converter.FromConfig(config, "header.converter", false, defaultHeaderConverter); err != nil {
+		return nil, fmt.Errorf("%w: header.converter: %v", errConfig, err)
+	}
+	if p.chain, err = transforms.NewChain(config); err != nil {
+		return nil, fmt.Errorf("%w: %v", errConfig, err)
+	}
+	return &p, nil
+}
+
+// stageError is a failure in one stage of the pipeline.
+type stageError struct {
+	stage string
+	err   error
+}
+
+func (e *stageError) Error() string { return e.stage + ": " + e.err.Error() }
+func (e *stageError) Unwrap() error { return e.err }
+
+// fromSource transforms and serializes a source record. A record dropped by
+// a transform, or failing with errors.tolerance=all, comes back marked
+// dropped (its offset still counts as done); with tolerance none a failure
+// is returned as an error.
+func (p *pipeline) fromSource(sr *connect.SourceRecord) (*pluginpb.ProducedRecord, error) {
+	out := &pluginpb.ProducedRecord{}
+	var err error
+	if out.SourcePartitionJson, err = marshalMap(sr.SourcePartition); err != nil {
+		return nil, fmt.Errorf("source partition: %w", err)
+	}
+	if out.SourceOffsetJson, err = marshalMap(sr.SourceOffset); err != nil {
+		return nil, fmt.Errorf("source offset: %w", err)
+	}
+	if err := p.produce(&sr.Record, out); err != nil {
+		if !p.tolerateAll {
+			return nil, err
+		}
+		*out = pluginpb.ProducedRecord{SourcePartitionJson: out.SourcePartitionJson, SourceOffsetJson: out.SourceOffsetJson, Dropped: true, Error: err.Error()}
+	}
+	return out, nil
+}
+
+func (p *pipeline) produce(in *connect.Record, out *pluginpb.ProducedRecord) error {
+	r, err := p.chain.Apply(in)
+	if err != nil {
+		return &stageError{stageTransformation, err}
+	}
+	if r == nil {
+		out.Dropped = true
+		return nil
+	}
+	out.Topic = r.Topic
+	if r.Partition != nil {
+		out.HasPartition, out.Partition = true, *r.Partition
+	}
+	if out.Key, err = p.key.FromConnect(r.Topic, r.KeySchema, r.Key); err != nil {
+		return &stageError{stageKeyConverter, err}
+	}
+	out.KeyNull = out.Key == nil
+	if out.Value, err = p.value.FromConnect(r.Topic, r.ValueSchema, r.Value); err != nil {
+		return &stageError{stageValueConverter, err}
+	}
+	out.ValueNull = out.Value == nil
+	if !r.Timestamp.IsZero() {
+		out.TimestampMs = r.Timestamp.UnixMilli()
+	}
+	for _, h := range r.Headers {
+		b, err := p.header.FromConnect(r.Topic, h.Schema, h.Value)
+		if err != nil {
+			return &stageError{stageHeaderConverter, fmt.Errorf("header %q: %w", h.Key, err)}
+		}
+		out.Headers = append(out.Headers, &pluginpb.Header{Key: h.Key, Value: b, ValueNull: b == nil})
+	}
+	return nil
+}
+
+// toSink deserializes and transforms a consumed record; nil means a
+// transform dropped it.
+func (p *pipeline) toSink(cr *pluginpb.ConsumedRecord) (*connect.SinkRecord, error) {
+	part := cr.Partition
+	r := connect.Record{Topic: cr.Topic, Partition: &part}
+	var err error
+	if r.KeySchema, r.Key, err = p.key.ToConnect(cr.Topic, nullable(cr.Key, cr.KeyNull)); err != nil {
+		return nil, &stageError{stageKeyConverter, err}
+	}
+	if r.ValueSchema, r.Value, err = p.value.ToConnect(cr.Topic, nullable(cr.Value, cr.ValueNull)); err != nil {
+		return nil, &stageError{stageValueConverter, err}
+	}
+	if cr.TimestampMs >= 0 && cr.TimestampType >= 0 {
+		r.Timestamp = time.UnixMilli(cr.TimestampMs)
+	}
+	for _, h := range cr.Headers {
+		s, v, err := p.header.ToConnect(cr.Topic, nullable(h.Value, h.ValueNull))
+		if err != nil {
+			return nil, &stageError{stageHeaderConverter, fmt.Errorf("header %q: %w", h.Key, err)}
+		}
+		r.Headers = append(r.Headers, connect.Header{Key: h.Key, Schema: s, Value: v})
+	}
+	out, err := p.chain.Apply(&r)
+	if err != nil {
+		return nil, &stageError{stageTransformation, err}
+	}
+	if out == nil {
+		return nil, nil
+	}
+	return &connect.SinkRecord{Record: *out, KafkaPartition: cr.Partition, KafkaOffset: cr.Offset, TimestampType: connect.TimestampType(cr.TimestampType)}, nil
+}
+
+func nullable(b []byte, null bool) []byte {
+	if null {
+		return nil
+	}
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+// marshalMap encodes a source partition or offset map as JSON (keys sorted,
+// so equal maps give equal bytes).
+func marshalMap(m map[string]any) ([]byte, error) {
+	if m == nil {
+		return nil, nil
+	}
+	return json.Marshal(m)
+}
+
+// unmarshalMap decodes a source partition or offset; integral numbers
+// become int64, others float64.
+func unmarshalMap(b []byte) (map[string]any, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return nil, err
+	}
+	return normalizeNumbers(m).(map[string]any), nil
+}
+
+func normalizeNumbers(v any) any {
+	switch t := v.(type) {
+	case json.Number:
+		if i, err := t.Int64(); err == nil {
+			return i
+		}
+		f, _ := t.Float64()
+		return f
+	case map[string]any:
+		for k, e := range t {
+			t[k] = normalizeNumbers(e)
+		}
+		return t
+	case []any:
+		for i, e := range t {
+			t[i] = normalizeNumbers(e)
+		}
+		return t
+	}
+	return v
+}

@@ -1,0 +1,376 @@
+package plugins
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"sync"
+
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/tributary-data/tributary/connect"
+	"github.com/tributary-data/tributary/plugins/pluginpb"
+)
+
+// Class declares one connector class a plugin binary serves.
+type Class struct {
+	// Name is the full class name the worker and users refer to.
+	Name string
+	// Aliases are other accepted names: a short name, and the class names of
+	// the connectors this one replaces (e.g. Debezium's).
+	Aliases []string
+	// New returns a new connect.SourceConnector or connect.SinkConnector.
+	New func() connect.Connector
+}
+
+// Serve runs a connector plugin process serving classes, and returns only
+// when the worker ends it. A connector binary's main is just:
+//
+//	func main() { plugins.Serve(plugins.Class{Name: "...", New: myconnector.New}) }
+//
+// Started by hand (not by a worker), it explains that and exits with 1.
+func Serve(classes ...Class) {
+	if os.Getenv(handshake.MagicCookieKey) != handshake.MagicCookieValue {
+		fmt.Fprintf(os.Stderr, "This is a Tributary connector plugin: a worker runs it. Put it in the worker's plugin.path (--plugin-path).\n")
+		os.Exit(1)
+	}
+	srv := newServer(classes)
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig: handshake,
+		Plugins:         plugin.PluginSet{pluginName: &grpcPlugin{impl: srv}},
+		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
+			opts = append(opts, grpc.UnaryInterceptor(recoverUnary), grpc.StreamInterceptor(recoverStream),
+				grpc.MaxRecvMsgSize(maxMessageBytes), grpc.MaxSendMsgSize(maxMessageBytes))
+			return grpc.NewServer(opts...)
+		},
+	})
+}
+
+// maxMessageBytes bounds one gRPC message (a batch of records).
+const maxMessageBytes = 256 << 20
+
+// A panic in connector code becomes an error carrying the stack, so the
+// worker fails the task with a readable trace; the worker then stops the
+// process, since its state is no longer trustworthy.
+func recoverUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (resp any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = status.Errorf(codes.Internal, "panic in %s: %v\n%s", info.FullMethod, r, debug.Stack())
+		}
+	}()
+	return h(ctx, req)
+}
+
+func recoverStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = status.Errorf(codes.Internal, "panic in %s: %v\n%s", info.FullMethod, r, debug.Stack())
+		}
+	}()
+	return h(srv, ss)
+}
+
+// server serves one connector or task instance: the process model gives
+// each its own process.
+type server struct {
+	pluginpb.UnimplementedPluginServer
+	classes []Class
+
+	mu         sync.Mutex
+	connector  connect.Connector
+	connEvents chan *pluginpb.ConnectorEvent
+	source     connect.SourceTask
+	sink       connect.SinkTask
+	pipe       *pipeline
+	sinkCtx    *sinkContext
+	stopped    chan struct{}
+	stopOnce   sync.Once
+}
+
+func newServer(classes []Class) *server {
+	return &server{classes: classes, connEvents: make(chan *pluginpb.ConnectorEvent, 64), stopped: make(chan struct{})}
+}
+
+func toStatus(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return status.Error(codes.Canceled, err.Error())
+	}
+	if errors.Is(err, errConfig) {
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
+	return status.Error(codes.Unknown, err.Error())
+}
+
+func (s *server) class(name string) (Class, error) {
+	for _, c := range s.classes {
+		if c.Name == name {
+			return c, nil
+		}
+		for _, a := range c.Aliases {
+			if a == name {
+				return c, nil
+			}
+		}
+	}
+	return Class{}, status.Errorf(codes.NotFound, "this plugin has no connector class %q", name)
+}
+
+func (s *server) Describe(ctx context.Context, _ *pluginpb.DescribeRequest) (*pluginpb.DescribeResponse, error) {
+	resp := &pluginpb.DescribeResponse{ProtocolVersion: ProtocolVersion}
+	for _, c := range s.classes {
+		inst := c.New()
+		cc := &pluginpb.ConnectorClass{Class: c.Name, Aliases: c.Aliases, Version: inst.Version()}
+		switch inst.(type) {
+		case connect.SourceConnector:
+			cc.Type = pluginpb.ConnectorType_CONNECTOR_TYPE_SOURCE
+		case connect.SinkConnector:
+			cc.Type = pluginpb.ConnectorType_CONNECTOR_TYPE_SINK
+		default:
+			return nil, status.Errorf(codes.FailedPrecondition, "class %s is neither a source nor a sink connector", c.Name)
+		}
+		def, err := json.Marshal(inst.ConfigDef().Describe())
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		cc.ConfigDefJson = def
+		resp.Classes = append(resp.Classes, cc)
+	}
+	return resp, nil
+}
+
+func (s *server) Validate(ctx context.Context, req *pluginpb.ValidateRequest) (*pluginpb.ValidateResponse, error) {
+	c, err := s.class(req.Class)
+	if err != nil {
+		return nil, err
+	}
+	inst := c.New()
+	errs := map[string][]string{}
+	_, defErrs := inst.ConfigDef().Parse(req.Config)
+	for k, m := range defErrs {
+		errs[k] = append(errs[k], m...)
+	}
+	if len(defErrs) == 0 {
+		more, err := inst.Validate(ctx, req.Config)
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		for k, m := range more {
+			errs[k] = append(errs[k], m...)
+		}
+	}
+	resp := &pluginpb.ValidateResponse{Errors: map[string]*pluginpb.KeyErrors{}}
+	for k, m := range errs {
+		if len(m) > 0 {
+			resp.Errors[k] = &pluginpb.KeyErrors{Messages: m}
+		}
+	}
+	return resp, nil
+}
+
+// connectorContext forwards a connector's requests as events.
+type connectorContext struct{ s *server }
+
+func (c connectorContext) RequestTaskReconfiguration() {
+	select {
+	case c.s.connEvents <- &pluginpb.ConnectorEvent{Event: &pluginpb.ConnectorEvent_RequestTaskReconfiguration{RequestTaskReconfiguration: true}}:
+	default: // a reconfiguration is already queued
+	}
+}
+
+func (c connectorContext) RaiseError(err error) {
+	select {
+	case c.s.connEvents <- &pluginpb.ConnectorEvent{Event: &pluginpb.ConnectorEvent_RaisedError{RaisedError: err.Error()}}:
+	default:
+	}
+}
+
+func (s *server) StartConnector(ctx context.Context, req *pluginpb.StartConnectorRequest) (*pluginpb.StartConnectorResponse, error) {
+	c, err := s.class(req.Class)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.connector != nil || s.source != nil || s.sink != nil {
+		return nil, status.Error(codes.FailedPrecondition, "this plugin process already runs an instance")
+	}
+	inst := c.New()
+	if err := inst.Start(ctx, connectorContext{s}, req.Config); err != nil {
+		return nil, toStatus(err)
+	}
+	s.connector = inst
+	return &pluginpb.StartConnectorResponse{}, nil
+}
+
+func (s *server) TaskConfigs(ctx context.Context, req *pluginpb.TaskConfigsRequest) (*pluginpb.TaskConfigsResponse, error) {
+	s.mu.Lock()
+	conn := s.connector
+	s.mu.Unlock()
+	if conn == nil {
+		return nil, status.Error(codes.FailedPrecondition, "the connector is not started")
+	}
+	cfgs, err := conn.TaskConfigs(ctx, int(req.MaxTasks))
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	resp := &pluginpb.TaskConfigsResponse{}
+	for _, c := range cfgs {
+		resp.Tasks = append(resp.Tasks, &pluginpb.TaskConfig{Config: c})
+	}
+	return resp, nil
+}
+
+func (s *server) ConnectorEvents(_ *pluginpb.ConnectorEventsRequest, stream pluginpb.Plugin_ConnectorEventsServer) error {
+	for {
+		select {
+		case ev := <-s.connEvents:
+			if err := stream.Send(ev); err != nil {
+				return err
+			}
+		case <-stream.Context().Done():
+			return nil
+		case <-s.stopped:
+			return nil
+		}
+	}
+}
+
+func (s *server) StopConnector(ctx context.Context, _ *pluginpb.StopRequest) (*pluginpb.StopResponse, error) {
+	s.mu.Lock()
+	conn := s.connector
+	s.connector = nil
+	s.mu.Unlock()
+	s.stopOnce.Do(func() { close(s.stopped) })
+	if conn == nil {
+		return &pluginpb.StopResponse{}, nil
+	}
+	return &pluginpb.StopResponse{}, toStatus(conn.Stop(ctx))
+}
+
+// sourceContext serves a source task the offsets the worker passed at start.
+type sourceContext struct{ offsets map[string]map[string]any }
+
+func (c *sourceContext) Offsets(_ context.Context, partitions []map[string]any) ([]connect.PartitionOffset, error) {
+	var out []connect.PartitionOffset
+	for _, p := range partitions {
+		key, err := marshalMap(p)
+		if err != nil {
+			return nil, err
+		}
+		if off, ok := c.offsets[string(key)]; ok {
+			out = append(out, connect.PartitionOffset{Partition: p, Offset: off})
+		}
+	}
+	return out, nil
+}
+
+func (s *server) StartSourceTask(ctx context.Context, req *pluginpb.StartSourceTaskRequest) (*pluginpb.StartTaskResponse, error) {
+	c, err := s.class(req.Class)
+	if err != nil {
+		return nil, err
+	}
+	conn, ok := c.New().(connect.SourceConnector)
+	if !ok {
+		return nil, status.Errorf(codes.InvalidArgument, "%s is not a source connector", c.Name)
+	}
+	pipe, err := newPipeline(req.Config)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	sc := &sourceContext{offsets: map[string]map[string]any{}}
+	for _, po := range req.Offsets {
+		p, err := unmarshalMap(po.PartitionJson)
+		if err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "stored source partition %s: %v", po.PartitionJson, err)
+		}
+		off, err := unmarshalMap(po.OffsetJson)
+		if err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "stored source offset %s: %v", po.OffsetJson, err)
+		}
+		key, _ := marshalMap(p)
+		sc.offsets[string(key)] = off
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.connector != nil || s.source != nil || s.sink != nil {
+		return nil, status.Error(codes.FailedPrecondition, "this plugin process already runs an instance")
+	}
+	task := conn.NewTask()
+	if err := task.Start(ctx, sc, req.Config); err != nil {
+		return nil, toStatus(err)
+	}
+	s.source, s.pipe = task, pipe
+	return &pluginpb.StartTaskResponse{}, nil
+}
+
+func (s *server) Poll(ctx context.Context, req *pluginpb.PollRequest) (*pluginpb.PollResponse, error) {
+	s.mu.Lock()
+	task, pipe := s.source, s.pipe
+	s.mu.Unlock()
+	if task == nil {
+		return nil, status.Error(codes.FailedPrecondition, "the source task is not started")
+	}
+	recs, err := task.Poll(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	resp := &pluginpb.PollResponse{Records: make([]*pluginpb.ProducedRecord, 0, len(recs))}
+	for i := range recs {
+		pr, err := pipe.fromSource(&recs[i])
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		resp.Records = append(resp.Records, pr)
+	}
+	return resp, nil
+}
+
+func (s *server) CommitSource(ctx context.Context, req *pluginpb.CommitSourceRequest) (*pluginpb.CommitSourceResponse, error) {
+	s.mu.Lock()
+	task := s.source
+	s.mu.Unlock()
+	if task == nil {
+		return nil, status.Error(codes.FailedPrecondition, "the source task is not started")
+	}
+	var committed []connect.PartitionOffset
+	for _, po := range req.Committed {
+		p, err := unmarshalMap(po.PartitionJson)
+		if err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "source partition: %v", err)
+		}
+		o, err := unmarshalMap(po.OffsetJson)
+		if err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "source offset: %v", err)
+		}
+		committed = append(committed, connect.PartitionOffset{Partition: p, Offset: o})
+	}
+	return &pluginpb.CommitSourceResponse{}, toStatus(task.Commit(ctx, committed))
+}
+
+func (s *server) StopTask(ctx context.Context, _ *pluginpb.StopRequest) (*pluginpb.StopResponse, error) {
+	s.mu.Lock()
+	src, snk := s.source, s.sink
+	s.source, s.sink = nil, nil
+	s.mu.Unlock()
+	s.stopOnce.Do(func() { close(s.stopped) })
+	var err error
+	if src != nil {
+		err = src.Stop(ctx)
+	}
+	if snk != nil {
+		err = snk.Stop(ctx)
+	}
+	return &pluginpb.StopResponse{}, toStatus(err)
+}

@@ -1,0 +1,197 @@
+package plugins
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/tributary-data/tributary/connect"
+	"github.com/tributary-data/tributary/plugins/pluginpb"
+)
+
+// sinkContext is a sink task's view of its consumer: the assignment it was
+// given, and requests forwarded to the worker as events.
+type sinkContext struct {
+	mu       sync.Mutex
+	assigned map[connect.TopicPartition]bool
+	events   chan *pluginpb.SinkEvent
+}
+
+func tpsToPB(tps []connect.TopicPartition) *pluginpb.PartitionsRequest {
+	out := &pluginpb.PartitionsRequest{}
+	for _, tp := range tps {
+		out.Partitions = append(out.Partitions, &pluginpb.TopicPartition{Topic: tp.Topic, Partition: tp.Partition})
+	}
+	return out
+}
+
+func tpsFromPB(in []*pluginpb.TopicPartition) []connect.TopicPartition {
+	out := make([]connect.TopicPartition, 0, len(in))
+	for _, tp := range in {
+		out = append(out, connect.TopicPartition{Topic: tp.Topic, Partition: tp.Partition})
+	}
+	return out
+}
+
+func (c *sinkContext) Assignment() []connect.TopicPartition {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]connect.TopicPartition, 0, len(c.assigned))
+	for tp := range c.assigned {
+		out = append(out, tp)
+	}
+	return out
+}
+
+// send queues an event; the events channel is large, and a task that floods
+// it blocks until the worker reads (the worker always reads while the task runs).
+func (c *sinkContext) send(ev *pluginpb.SinkEvent) { c.events <- ev }
+
+func (c *sinkContext) Pause(tps ...connect.TopicPartition) {
+	c.send(&pluginpb.SinkEvent{Event: &pluginpb.SinkEvent_Pause{Pause: tpsToPB(tps)}})
+}
+
+func (c *sinkContext) Resume(tps ...connect.TopicPartition) {
+	c.send(&pluginpb.SinkEvent{Event: &pluginpb.SinkEvent_Resume{Resume: tpsToPB(tps)}})
+}
+
+func (c *sinkContext) Rewind(tp connect.TopicPartition, offset int64) {
+	c.send(&pluginpb.SinkEvent{Event: &pluginpb.SinkEvent_Rewind{Rewind: &pluginpb.PartitionOffsetNext{
+		Partition: &pluginpb.TopicPartition{Topic: tp.Topic, Partition: tp.Partition}, NextOffset: offset}}})
+}
+
+func (c *sinkContext) RequestCommit() {
+	select {
+	case c.events <- &pluginpb.SinkEvent{Event: &pluginpb.SinkEvent_RequestCommit{RequestCommit: true}}:
+	default: // a commit request is already queued
+	}
+}
+
+func (s *server) StartSinkTask(ctx context.Context, req *pluginpb.StartSinkTaskRequest) (*pluginpb.StartTaskResponse, error) {
+	c, err := s.class(req.Class)
+	if err != nil {
+		return nil, err
+	}
+	conn, ok := c.New().(connect.SinkConnector)
+	if !ok {
+		return nil, status.Errorf(codes.InvalidArgument, "%s is not a sink connector", c.Name)
+	}
+	pipe, err := newPipeline(req.Config)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.connector != nil || s.source != nil || s.sink != nil {
+		return nil, status.Error(codes.FailedPrecondition, "this plugin process already runs an instance")
+	}
+	sc := &sinkContext{assigned: map[connect.TopicPartition]bool{}, events: make(chan *pluginpb.SinkEvent, 1024)}
+	task := conn.NewTask()
+	if err := task.Start(ctx, sc, req.Config); err != nil {
+		return nil, toStatus(err)
+	}
+	s.sink, s.pipe, s.sinkCtx = task, pipe, sc
+	return &pluginpb.StartTaskResponse{}, nil
+}
+
+func (s *server) sinkTask() (connect.SinkTask, *pipeline, *sinkContext, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sink == nil {
+		return nil, nil, nil, status.Error(codes.FailedPrecondition, "the sink task is not started")
+	}
+	return s.sink, s.pipe, s.sinkCtx, nil
+}
+
+func (s *server) OpenPartitions(ctx context.Context, req *pluginpb.PartitionsRequest) (*pluginpb.PartitionsResponse, error) {
+	task, _, sc, err := s.sinkTask()
+	if err != nil {
+		return nil, err
+	}
+	tps := tpsFromPB(req.Partitions)
+	sc.mu.Lock()
+	for _, tp := range tps {
+		sc.assigned[tp] = true
+	}
+	sc.mu.Unlock()
+	return &pluginpb.PartitionsResponse{}, toStatus(task.Open(ctx, tps))
+}
+
+func (s *server) ClosePartitions(ctx context.Context, req *pluginpb.PartitionsRequest) (*pluginpb.PartitionsResponse, error) {
+	task, _, sc, err := s.sinkTask()
+	if err != nil {
+		return nil, err
+	}
+	tps := tpsFromPB(req.Partitions)
+	err = task.Close(ctx, tps)
+	sc.mu.Lock()
+	for _, tp := range tps {
+		delete(sc.assigned, tp)
+	}
+	sc.mu.Unlock()
+	return &pluginpb.PartitionsResponse{}, toStatus(err)
+}
+
+// Put converts and transforms the batch, then hands it to the task.
+// Records failing conversion or a transform go back as failed (for the dead
+// letter queue) with errors.tolerance=all, and fail the call otherwise.
+func (s *server) Put(ctx context.Context, req *pluginpb.PutRequest) (*pluginpb.PutResponse, error) {
+	task, pipe, _, err := s.sinkTask()
+	if err != nil {
+		return nil, err
+	}
+	resp := &pluginpb.PutResponse{}
+	recs := make([]connect.SinkRecord, 0, len(req.Records))
+	for i, cr := range req.Records {
+		r, err := pipe.toSink(cr)
+		if err != nil {
+			var se *stageError
+			if !pipe.tolerateAll || !errors.As(err, &se) {
+				return nil, toStatus(err)
+			}
+			resp.Failed = append(resp.Failed, &pluginpb.FailedRecord{Index: int32(i), Stage: se.stage, Error: se.err.Error()})
+			continue
+		}
+		if r != nil {
+			recs = append(recs, *r)
+		}
+	}
+	if err := task.Put(ctx, recs); err != nil {
+		return nil, toStatus(err)
+	}
+	return resp, nil
+}
+
+func (s *server) Flush(ctx context.Context, req *pluginpb.FlushRequest) (*pluginpb.FlushResponse, error) {
+	task, _, _, err := s.sinkTask()
+	if err != nil {
+		return nil, err
+	}
+	offsets := make(map[connect.TopicPartition]int64, len(req.Offsets))
+	for _, o := range req.Offsets {
+		offsets[connect.TopicPartition{Topic: o.Partition.GetTopic(), Partition: o.Partition.GetPartition()}] = o.NextOffset
+	}
+	return &pluginpb.FlushResponse{}, toStatus(task.Flush(ctx, offsets))
+}
+
+func (s *server) SinkEvents(_ *pluginpb.SinkEventsRequest, stream pluginpb.Plugin_SinkEventsServer) error {
+	_, _, sc, err := s.sinkTask()
+	if err != nil {
+		return err
+	}
+	for {
+		select {
+		case ev := <-sc.events:
+			if err := stream.Send(ev); err != nil {
+				return err
+			}
+		case <-stream.Context().Done():
+			return nil
+		case <-s.stopped:
+			return nil
+		}
+	}
+}

@@ -1,0 +1,420 @@
+package taskrun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"regexp"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/grpc"
+
+	"github.com/tributary-data/tributary/plugins/pluginpb"
+)
+
+// SinkPlugin is the part of the plugin client a sink runner uses.
+type SinkPlugin interface {
+	OpenPartitions(ctx context.Context, in *pluginpb.PartitionsRequest, opts ...grpc.CallOption) (*pluginpb.PartitionsResponse, error)
+	ClosePartitions(ctx context.Context, in *pluginpb.PartitionsRequest, opts ...grpc.CallOption) (*pluginpb.PartitionsResponse, error)
+	Put(ctx context.Context, in *pluginpb.PutRequest, opts ...grpc.CallOption) (*pluginpb.PutResponse, error)
+	Flush(ctx context.Context, in *pluginpb.FlushRequest, opts ...grpc.CallOption) (*pluginpb.FlushResponse, error)
+	SinkEvents(ctx context.Context, in *pluginpb.SinkEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[pluginpb.SinkEvent], error)
+}
+
+// SinkConfig configures a sink runner.
+type SinkConfig struct {
+	Connector string
+	Task      int
+	Plugin    SinkPlugin
+	PluginErr func(error) error
+	// Brokers and ClientOpts build the task's consumer (group Group, which
+	// Kafka Connect names connect-<connector>).
+	Brokers     []string
+	ClientOpts  []kgo.Opt
+	Group       string
+	Topics      []string
+	TopicsRegex string
+	// DLQ: failed records (errors.tolerance=all) go to DLQTopic through
+	// Producer, with Kafka Connect's __connect.errors.* headers when
+	// DLQContextHeaders. Empty DLQTopic: they are only logged and counted.
+	Producer          *kgo.Client
+	DLQTopic          string
+	DLQContextHeaders bool
+	// OffsetFlushInterval is offset.flush.interval.ms: how often the task
+	// is flushed and its consumer offsets committed.
+	OffsetFlushInterval time.Duration
+	MaxPollRecords      int
+	Logger              *slog.Logger
+	Metrics             *Metrics
+}
+
+// RunSink runs a sink task until ctx is done (nil: stopped) or it fails.
+// On the way out it flushes the task and commits what was flushed.
+func RunSink(ctx context.Context, cfg SinkConfig) error {
+	if cfg.OffsetFlushInterval <= 0 {
+		cfg.OffsetFlushInterval = 10 * time.Second
+	}
+	if cfg.MaxPollRecords <= 0 {
+		cfg.MaxPollRecords = 10_000
+	}
+	if cfg.PluginErr == nil {
+		cfg.PluginErr = func(err error) error { return err }
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if len(cfg.Topics) == 0 && cfg.TopicsRegex == "" {
+		return errors.New("sink task has neither topics nor topics.regex")
+	}
+	r := &sinkRunner{cfg: cfg, next: map[tp]int64{}, committed: map[tp]int64{}}
+	opts := append([]kgo.Opt{
+		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.ConsumerGroup(cfg.Group),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.Balancers(kgo.CooperativeStickyBalancer()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.OnPartitionsAssigned(r.assigned),
+		kgo.OnPartitionsRevoked(r.revoked),
+		kgo.OnPartitionsLost(r.lost),
+	}, cfg.ClientOpts...)
+	if cfg.TopicsRegex != "" {
+		if _, err := regexp.Compile(cfg.TopicsRegex); err != nil {
+			return fmt.Errorf("topics.regex %q: %w", cfg.TopicsRegex, err)
+		}
+		opts = append(opts, kgo.ConsumeRegex(), kgo.ConsumeTopics(cfg.TopicsRegex))
+	} else {
+		opts = append(opts, kgo.ConsumeTopics(cfg.Topics...))
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return fmt.Errorf("sink consumer: %w", err)
+	}
+	r.cl = cl
+	evCtx, stopEvents := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); r.events(evCtx) }()
+
+	err = r.loop(ctx)
+	stopEvents()
+	wg.Wait()
+	// Last flush and commit of what was put; then leave the group.
+	final, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err == nil || ctx.Err() != nil {
+		if ferr := r.flush(final); ferr != nil && (err == nil || ctx.Err() != nil) {
+			err = ferr
+		}
+	}
+	cl.CloseAllowingRebalance()
+	if err == nil || errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+type tp struct {
+	topic     string
+	partition int32
+}
+
+type sinkRunner struct {
+	cfg SinkConfig
+	cl  *kgo.Client
+
+	// mu serializes calls into the plugin (the loop and the group's
+	// assignment callbacks) and guards the offsets below.
+	mu        sync.Mutex
+	next      map[tp]int64 // next offset after records handed to Put
+	committed map[tp]int64
+	failed    error
+	commitReq bool
+	lastFlush time.Time
+}
+
+func (r *sinkRunner) loop(ctx context.Context) error {
+	r.lastFlush = time.Now()
+	for {
+		fs := r.cl.PollRecords(ctx, r.cfg.MaxPollRecords)
+		if ctx.Err() != nil {
+			r.cl.AllowRebalance()
+			return ctx.Err()
+		}
+		var ferr error
+		fs.EachError(func(t string, p int32, err error) {
+			if ferr == nil && !errors.Is(err, context.Canceled) {
+				ferr = fmt.Errorf("consuming %s/%d: %w", t, p, err)
+			}
+		})
+		if ferr != nil {
+			r.cl.AllowRebalance()
+			return ferr
+		}
+		recs := fs.Records()
+		err := r.put(ctx, recs)
+		if err == nil && (time.Since(r.lastFlush) >= r.cfg.OffsetFlushInterval || r.takeCommitRequest()) {
+			err = r.flush(ctx)
+		}
+		r.cl.AllowRebalance()
+		if err != nil {
+			return err
+		}
+		r.mu.Lock()
+		failed := r.failed
+		r.mu.Unlock()
+		if failed != nil {
+			return failed
+		}
+	}
+}
+
+func (r *sinkRunner) takeCommitRequest() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	req := r.commitReq
+	r.commitReq = false
+	return req
+}
+
+func (r *sinkRunner) put(ctx context.Context, recs []*kgo.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	req := &pluginpb.PutRequest{Records: make([]*pluginpb.ConsumedRecord, len(recs))}
+	for i, rec := range recs {
+		cr := &pluginpb.ConsumedRecord{
+			Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
+			TimestampMs: rec.Timestamp.UnixMilli(), TimestampType: int32(rec.Attrs.TimestampType()),
+			Key: rec.Key, KeyNull: rec.Key == nil, Value: rec.Value, ValueNull: rec.Value == nil,
+		}
+		for _, h := range rec.Headers {
+			cr.Headers = append(cr.Headers, &pluginpb.Header{Key: h.Key, Value: h.Value, ValueNull: h.Value == nil})
+		}
+		req.Records[i] = cr
+	}
+	r.cfg.Metrics.recordIn(r.cfg.Connector, r.cfg.Task, len(recs))
+	start := time.Now()
+	r.mu.Lock()
+	resp, err := r.cfg.Plugin.Put(ctx, req)
+	if err == nil {
+		for _, rec := range recs {
+			r.next[tp{rec.Topic, rec.Partition}] = rec.Offset + 1
+		}
+	}
+	r.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("put: %w", r.cfg.PluginErr(err))
+	}
+	r.cfg.Metrics.observe(r.cfg.Connector, r.cfg.Task, "put", time.Since(start))
+	r.cfg.Metrics.recordOut(r.cfg.Connector, r.cfg.Task, len(recs)-len(resp.Failed))
+	for _, f := range resp.Failed {
+		r.cfg.Metrics.recordError(r.cfg.Connector, r.cfg.Task)
+		rec := recs[f.Index]
+		r.cfg.Logger.Warn("record failed and was skipped (errors.tolerance=all)", "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "stage", f.Stage, "error", f.Error)
+		if err := r.deadLetter(ctx, rec, f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deadLetter sends a failed record, as consumed, to the dead letter queue
+// and waits for the acknowledgement, so that its offset is only committed
+// once it is safe there.
+func (r *sinkRunner) deadLetter(ctx context.Context, rec *kgo.Record, f *pluginpb.FailedRecord) error {
+	if r.cfg.DLQTopic == "" || r.cfg.Producer == nil {
+		return nil
+	}
+	out := &kgo.Record{Topic: r.cfg.DLQTopic, Key: rec.Key, Value: rec.Value, Timestamp: rec.Timestamp, Headers: append([]kgo.RecordHeader(nil), rec.Headers...)}
+	if r.cfg.DLQContextHeaders {
+		for _, h := range [][2]string{
+			{"__connect.errors.topic", rec.Topic},
+			{"__connect.errors.partition", strconv.Itoa(int(rec.Partition))},
+			{"__connect.errors.offset", strconv.FormatInt(rec.Offset, 10)},
+			{"__connect.errors.connector.name", r.cfg.Connector},
+			{"__connect.errors.task.id", strconv.Itoa(r.cfg.Task)},
+			{"__connect.errors.stage", f.Stage},
+			{"__connect.errors.exception.message", f.Error},
+		} {
+			out.Headers = append(out.Headers, kgo.RecordHeader{Key: h[0], Value: []byte(h[1])})
+		}
+	}
+	if err := r.cfg.Producer.ProduceSync(ctx, out).FirstErr(); err != nil {
+		return fmt.Errorf("writing to the dead letter queue %s: %w", r.cfg.DLQTopic, err)
+	}
+	return nil
+}
+
+// flush asks the plugin to make everything put durable, then commits the
+// consumer offsets of it.
+func (r *sinkRunner) flush(ctx context.Context) error {
+	r.lastFlush = time.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.flushLocked(ctx, nil)
+}
+
+// flushLocked flushes and commits the partitions in only (all when nil).
+func (r *sinkRunner) flushLocked(ctx context.Context, only map[tp]bool) error {
+	req := &pluginpb.FlushRequest{}
+	commit := map[string]map[int32]kgo.EpochOffset{}
+	for p, off := range r.next {
+		if only != nil && !only[p] {
+			continue
+		}
+		req.Offsets = append(req.Offsets, &pluginpb.PartitionOffsetNext{Partition: &pluginpb.TopicPartition{Topic: p.topic, Partition: p.partition}, NextOffset: off})
+		if r.committed[p] == off {
+			continue
+		}
+		if commit[p.topic] == nil {
+			commit[p.topic] = map[int32]kgo.EpochOffset{}
+		}
+		commit[p.topic][p.partition] = kgo.EpochOffset{Epoch: -1, Offset: off}
+	}
+	if len(req.Offsets) == 0 {
+		return nil
+	}
+	start := time.Now()
+	if _, err := r.cfg.Plugin.Flush(ctx, req); err != nil {
+		return fmt.Errorf("flush: %w", r.cfg.PluginErr(err))
+	}
+	r.cfg.Metrics.observe(r.cfg.Connector, r.cfg.Task, "flush", time.Since(start))
+	if len(commit) == 0 {
+		return nil
+	}
+	var cerr error
+	r.cl.CommitOffsetsSync(ctx, commit, func(_ *kgo.Client, _ *kmsgOffsetCommitRequest, resp *kmsgOffsetCommitResponse, err error) {
+		if err != nil {
+			cerr = err
+			return
+		}
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if p.ErrorCode != 0 && cerr == nil {
+					cerr = fmt.Errorf("committing %s/%d: %w", t.Topic, p.Partition, kerrForCode(p.ErrorCode))
+				}
+			}
+		}
+	})
+	if cerr != nil {
+		return fmt.Errorf("committing consumer offsets: %w", cerr)
+	}
+	for t, ps := range commit {
+		for p, eo := range ps {
+			r.committed[tp{t, p}] = eo.Offset
+		}
+	}
+	return nil
+}
+
+func toPB(m map[string][]int32) *pluginpb.PartitionsRequest {
+	req := &pluginpb.PartitionsRequest{}
+	for t, ps := range m {
+		for _, p := range ps {
+			req.Partitions = append(req.Partitions, &pluginpb.TopicPartition{Topic: t, Partition: p})
+		}
+	}
+	return req
+}
+
+func (r *sinkRunner) assigned(ctx context.Context, _ *kgo.Client, m map[string][]int32) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, err := r.cfg.Plugin.OpenPartitions(ctx, toPB(m)); err != nil {
+		r.fail(fmt.Errorf("open partitions: %w", r.cfg.PluginErr(err)))
+	}
+}
+
+// revoked flushes and commits the partitions being taken away before they
+// move, then closes them in the task.
+func (r *sinkRunner) revoked(ctx context.Context, _ *kgo.Client, m map[string][]int32) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	only := map[tp]bool{}
+	for t, ps := range m {
+		for _, p := range ps {
+			only[tp{t, p}] = true
+		}
+	}
+	if err := r.flushLocked(ctx, only); err != nil {
+		r.fail(err)
+	}
+	r.closeLocked(ctx, m, only)
+}
+
+// lost: the partitions already belong to someone else; nothing may be
+// committed for them any more.
+func (r *sinkRunner) lost(ctx context.Context, _ *kgo.Client, m map[string][]int32) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	only := map[tp]bool{}
+	for t, ps := range m {
+		for _, p := range ps {
+			only[tp{t, p}] = true
+		}
+	}
+	r.closeLocked(ctx, m, only)
+}
+
+func (r *sinkRunner) closeLocked(ctx context.Context, m map[string][]int32, only map[tp]bool) {
+	if _, err := r.cfg.Plugin.ClosePartitions(ctx, toPB(m)); err != nil {
+		r.fail(fmt.Errorf("close partitions: %w", r.cfg.PluginErr(err)))
+	}
+	for p := range only {
+		delete(r.next, p)
+		delete(r.committed, p)
+	}
+}
+
+func (r *sinkRunner) fail(err error) {
+	if r.failed == nil {
+		r.failed = err
+	}
+}
+
+// events applies the task's requests to its consumer until ctx is done.
+func (r *sinkRunner) events(ctx context.Context) {
+	stream, err := r.cfg.Plugin.SinkEvents(ctx, &pluginpb.SinkEventsRequest{})
+	if err != nil {
+		if ctx.Err() == nil {
+			r.cfg.Logger.Warn("sink task events unavailable", "err", err)
+		}
+		return
+	}
+	for {
+		ev, err := stream.Recv()
+		if err != nil {
+			if ctx.Err() == nil && !errors.Is(err, io.EOF) {
+				r.cfg.Logger.Debug("sink task events ended", "err", err)
+			}
+			return
+		}
+		switch e := ev.Event.(type) {
+		case *pluginpb.SinkEvent_Pause:
+			r.cl.PauseFetchPartitions(fromPB(e.Pause))
+		case *pluginpb.SinkEvent_Resume:
+			r.cl.ResumeFetchPartitions(fromPB(e.Resume))
+		case *pluginpb.SinkEvent_Rewind:
+			p := e.Rewind.GetPartition()
+			r.cl.SetOffsets(map[string]map[int32]kgo.EpochOffset{p.GetTopic(): {p.GetPartition(): {Epoch: -1, Offset: e.Rewind.NextOffset}}})
+		case *pluginpb.SinkEvent_RequestCommit:
+			r.mu.Lock()
+			r.commitReq = true
+			r.mu.Unlock()
+		}
+	}
+}
+
+func fromPB(req *pluginpb.PartitionsRequest) map[string][]int32 {
+	m := map[string][]int32{}
+	for _, p := range req.GetPartitions() {
+		m[p.Topic] = append(m[p.Topic], p.Partition)
+	}
+	return m
+}

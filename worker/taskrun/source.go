@@ -1,0 +1,289 @@
+// Package taskrun runs connector tasks: it moves records between a task's
+// plugin process and Kafka. A source runner polls the plugin, produces what it
+// returns, and stores source offsets once the broker acknowledged the records
+// (and every record polled before them); a sink runner consumes in the
+// connector's group, hands batches to the plugin, and commits consumer
+// offsets only after the plugin's Flush succeeded.
+package taskrun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/grpc"
+
+	"github.com/tributary-data/tributary/plugins/pluginpb"
+)
+
+// Offset is a source partition and offset, as the JSON the plugin sent.
+type Offset struct {
+	PartitionJSON, OffsetJSON []byte
+}
+
+// OffsetWriter stores a connector's source offsets (the connect-offsets
+// topic); Put returns once they are durable.
+type OffsetWriter interface {
+	Put(ctx context.Context, connector string, offsets []Offset) error
+}
+
+// SourcePlugin is the part of the plugin client a source runner uses.
+type SourcePlugin interface {
+	Poll(ctx context.Context, in *pluginpb.PollRequest, opts ...grpc.CallOption) (*pluginpb.PollResponse, error)
+	CommitSource(ctx context.Context, in *pluginpb.CommitSourceRequest, opts ...grpc.CallOption) (*pluginpb.CommitSourceResponse, error)
+}
+
+// SourceConfig configures a source runner.
+type SourceConfig struct {
+	Connector string
+	Task      int
+	Plugin    SourcePlugin
+	// PluginErr turns a plugin call's error into the task's error (the
+	// plugin process's Err), so a crash reads well in the task's trace.
+	PluginErr func(error) error
+	Producer  *kgo.Client
+	Offsets   OffsetWriter
+	// OffsetFlushInterval is offset.flush.interval.ms: how often offsets of
+	// acknowledged records are stored.
+	OffsetFlushInterval time.Duration
+	// MaxInFlight bounds the records produced but not yet acknowledged.
+	MaxInFlight int
+	Logger      *slog.Logger
+	Metrics     *Metrics
+}
+
+// batch is one poll's records, tracked until all are acknowledged.
+type batch struct {
+	pending int               // records not yet acknowledged
+	offsets map[string]Offset // last offset per source partition (by partition JSON)
+	order   []string          // partition JSON in first-seen order
+}
+
+// RunSource runs a source task until ctx is done (nil: stopped) or it fails.
+// Before returning it waits for outstanding records and stores the offsets
+// of everything acknowledged.
+func RunSource(ctx context.Context, cfg SourceConfig) error {
+	if cfg.OffsetFlushInterval <= 0 {
+		cfg.OffsetFlushInterval = 10 * time.Second
+	}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = 200_000
+	}
+	if cfg.PluginErr == nil {
+		cfg.PluginErr = func(err error) error { return err }
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	r := &sourceRunner{cfg: cfg, acked: make(chan struct{}, 1)}
+	err := r.loop(ctx)
+	// Drain: wait for what was produced, then store its offsets.
+	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if ferr := cfg.Producer.Flush(drainCtx); ferr != nil && err == nil {
+		err = fmt.Errorf("waiting for produced records: %w", ferr)
+	}
+	if cerr := r.commit(drainCtx); cerr != nil && err == nil {
+		err = cerr
+	}
+	if err == nil || errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+type sourceRunner struct {
+	cfg SourceConfig
+
+	mu       sync.Mutex
+	queue    []*batch // in poll order
+	inFlight int
+	prodErr  error
+	acked    chan struct{} // signalled when an acknowledgement frees room
+
+	lastFlush time.Time
+	acks      atomic.Int64 // acknowledged since the last metrics update
+}
+
+func (r *sourceRunner) loop(ctx context.Context) error {
+	r.lastFlush = time.Now()
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := r.waitRoom(ctx); err != nil {
+			return err
+		}
+		start := time.Now()
+		resp, err := r.cfg.Plugin.Poll(ctx, &pluginpb.PollRequest{})
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("poll: %w", r.cfg.PluginErr(err))
+		}
+		if err := r.produce(ctx, resp.Records); err != nil {
+			return err
+		}
+		r.cfg.Metrics.observePoll(r.cfg.Connector, r.cfg.Task, len(resp.Records), time.Since(start))
+		r.cfg.Metrics.recordOut(r.cfg.Connector, r.cfg.Task, int(r.acks.Swap(0)))
+		if time.Since(r.lastFlush) >= r.cfg.OffsetFlushInterval {
+			if err := r.commit(ctx); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (r *sourceRunner) waitRoom(ctx context.Context) error {
+	for {
+		r.mu.Lock()
+		full, perr := r.inFlight >= r.cfg.MaxInFlight, r.prodErr
+		r.mu.Unlock()
+		if perr != nil {
+			return perr
+		}
+		if !full {
+			return nil
+		}
+		select {
+		case <-r.acked:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (r *sourceRunner) produce(ctx context.Context, recs []*pluginpb.ProducedRecord) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	b := &batch{offsets: map[string]Offset{}}
+	for _, pr := range recs {
+		if len(pr.SourcePartitionJson) > 0 {
+			k := string(pr.SourcePartitionJson)
+			if _, seen := b.offsets[k]; !seen {
+				b.order = append(b.order, k)
+			}
+			b.offsets[k] = Offset{PartitionJSON: pr.SourcePartitionJson, OffsetJSON: pr.SourceOffsetJson}
+		}
+		if !pr.Dropped {
+			b.pending++
+		} else if pr.Error != "" {
+			r.cfg.Metrics.recordError(r.cfg.Connector, r.cfg.Task)
+			r.cfg.Logger.Warn("record skipped (errors.tolerance=all)", "error", pr.Error)
+		}
+	}
+	r.mu.Lock()
+	r.queue = append(r.queue, b)
+	r.inFlight += b.pending
+	r.mu.Unlock()
+	for _, pr := range recs {
+		if pr.Dropped {
+			continue
+		}
+		rec := toKgo(pr)
+		r.cfg.Producer.Produce(ctx, rec, func(_ *kgo.Record, err error) { r.ack(b, err) })
+	}
+	return nil
+}
+
+func toKgo(pr *pluginpb.ProducedRecord) *kgo.Record {
+	rec := &kgo.Record{Topic: pr.Topic}
+	if !pr.KeyNull {
+		rec.Key = nonNil(pr.Key)
+	}
+	if !pr.ValueNull {
+		rec.Value = nonNil(pr.Value)
+	}
+	if pr.HasPartition {
+		rec.Partition = pr.Partition
+	}
+	if pr.TimestampMs > 0 {
+		rec.Timestamp = time.UnixMilli(pr.TimestampMs)
+	}
+	for _, h := range pr.Headers {
+		var v []byte
+		if !h.ValueNull {
+			v = nonNil(h.Value)
+		}
+		rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: h.Key, Value: v})
+	}
+	return rec
+}
+
+// nonNil keeps an empty (not null) key or value distinct from null.
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+func (r *sourceRunner) ack(b *batch, err error) {
+	r.mu.Lock()
+	if err != nil && r.prodErr == nil {
+		r.prodErr = fmt.Errorf("producing to Kafka: %w", err)
+	}
+	b.pending--
+	r.inFlight--
+	r.mu.Unlock()
+	if err == nil {
+		r.acks.Add(1)
+	}
+	select {
+	case r.acked <- struct{}{}:
+	default:
+	}
+}
+
+// commit stores the offsets of the longest prefix of fully acknowledged
+// batches, then tells the task (CommitSource) what is durable.
+func (r *sourceRunner) commit(ctx context.Context) error {
+	r.lastFlush = time.Now()
+	r.mu.Lock()
+	if r.prodErr != nil {
+		err := r.prodErr
+		r.mu.Unlock()
+		return err
+	}
+	latest := map[string]Offset{}
+	var order []string
+	n := 0
+	for _, b := range r.queue {
+		if b.pending > 0 {
+			break
+		}
+		for _, k := range b.order {
+			if _, seen := latest[k]; !seen {
+				order = append(order, k)
+			}
+			latest[k] = b.offsets[k]
+		}
+		n++
+	}
+	r.queue = r.queue[n:]
+	r.mu.Unlock()
+	if len(order) == 0 {
+		return nil
+	}
+	offs := make([]Offset, 0, len(order))
+	committed := make([]*pluginpb.PartitionOffset, 0, len(order))
+	for _, k := range order {
+		o := latest[k]
+		offs = append(offs, o)
+		committed = append(committed, &pluginpb.PartitionOffset{PartitionJson: o.PartitionJSON, OffsetJson: o.OffsetJSON})
+	}
+	if err := r.cfg.Offsets.Put(ctx, r.cfg.Connector, offs); err != nil {
+		return fmt.Errorf("storing source offsets: %w", err)
+	}
+	if _, err := r.cfg.Plugin.CommitSource(ctx, &pluginpb.CommitSourceRequest{Committed: committed}); err != nil {
+		return fmt.Errorf("commit: %w", r.cfg.PluginErr(err))
+	}
+	return nil
+}
