@@ -24,7 +24,7 @@ func def() *connect.ConfigDef {
 
 type conn struct{ cfg map[string]string }
 
-func (c *conn) Version() string                { return "1.0.0-test" }
+func (c *conn) Version() string               { return "1.0.0-test" }
 func (c *conn) ConfigDef() *connect.ConfigDef { return def() }
 func (c *conn) Validate(_ context.Context, cfg map[string]string) (map[string][]string, error) {
 	if cfg["topic"] == "forbidden" {
@@ -103,7 +103,7 @@ func (t *sourceTask) Poll(ctx context.Context) ([]connect.SourceRecord, error) {
 }
 
 func (t *sourceTask) Commit(context.Context, []connect.PartitionOffset) error { return nil }
-func (t *sourceTask) Stop(context.Context) error                            { return nil }
+func (t *sourceTask) Stop(context.Context) error                              { return nil }
 
 type sink struct{ conn }
 
@@ -132,7 +132,7 @@ func (t *sinkTask) Put(_ context.Context, recs []connect.SinkRecord) error {
 	return nil
 }
 func (t *sinkTask) Flush(context.Context, map[connect.TopicPartition]int64) error { return t.f.Sync() }
-func (t *sinkTask) Stop(context.Context) error                                  { return t.f.Close() }
+func (t *sinkTask) Stop(context.Context) error                                    { return t.f.Close() }
 
 func main() {
 	plugins.Serve(
