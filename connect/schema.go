@@ -209,6 +209,9 @@ func (s *Schema) DecimalScale() (int32, error) {
 // Equal reports whether two schemas are the same (type, optionality,
 // default, name, version, doc, parameters, fields, key and value schemas).
 func (s *Schema) Equal(o *Schema) bool {
+	if s == o {
+		return true // the common case: the same schema value, record after record
+	}
 	if s == nil || o == nil {
 		return s == o
 	}
@@ -369,8 +372,9 @@ func validate(s *Schema, v any, path string) error {
 			break
 		}
 		for i, e := range a {
-			if err := validate(s.ValueSchema, e, fmt.Sprintf("%s[%d]", path, i)); err != nil {
-				return err
+			// The element's path is built only when there is an error to report.
+			if validate(s.ValueSchema, e, "") != nil {
+				return validate(s.ValueSchema, e, fmt.Sprintf("%s[%d]", path, i))
 			}
 		}
 		return nil
@@ -380,11 +384,11 @@ func validate(s *Schema, v any, path string) error {
 			break
 		}
 		for k, e := range m {
-			if err := validate(s.KeySchema, k, path+"{key}"); err != nil {
-				return err
+			if validate(s.KeySchema, k, "") != nil {
+				return validate(s.KeySchema, k, path+"{key}")
 			}
-			if err := validate(s.ValueSchema, e, fmt.Sprintf("%s[%v]", path, k)); err != nil {
-				return err
+			if validate(s.ValueSchema, e, "") != nil {
+				return validate(s.ValueSchema, e, fmt.Sprintf("%s[%v]", path, k))
 			}
 		}
 		return nil

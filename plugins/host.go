@@ -241,3 +241,57 @@ func (w slogWriter) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// ErrUnknownClass is wrapped when no installed plugin serves a class.
+var ErrUnknownClass = errors.New("unknown connector class")
+
+// Registry maps connector classes and aliases to the binaries serving them.
+type Registry struct {
+	byName map[string]registered
+	all    []*pluginpb.ConnectorClass
+}
+
+type registered struct {
+	path  string
+	class *pluginpb.ConnectorClass
+}
+
+// NewRegistry indexes discovered binaries. When two binaries claim a name,
+// the first (by path) keeps it.
+func NewRegistry(bins []*Binary) *Registry {
+	r := &Registry{byName: map[string]registered{}}
+	for _, b := range bins {
+		for _, c := range b.Classes {
+			r.all = append(r.all, c)
+			for _, n := range append([]string{c.Class}, c.Aliases...) {
+				if _, taken := r.byName[n]; !taken {
+					r.byName[n] = registered{b.Path, c}
+				}
+			}
+		}
+	}
+	return r
+}
+
+// Binary returns the binary serving class (a class name or an alias).
+func (r *Registry) Binary(class string) (string, pluginpb.ConnectorType, error) {
+	c, ok := r.byName[class]
+	if !ok {
+		var names []string
+		for _, c := range r.all {
+			names = append(names, c.Class)
+		}
+		sort.Strings(names)
+		return "", 0, fmt.Errorf("%w %q: installed classes are %s", ErrUnknownClass, class, strings.Join(names, ", "))
+	}
+	return c.path, c.class.Type, nil
+}
+
+// Class returns the description of a class or alias.
+func (r *Registry) Class(class string) (*pluginpb.ConnectorClass, bool) {
+	c, ok := r.byName[class]
+	return c.class, ok
+}
+
+// Classes lists every installed class.
+func (r *Registry) Classes() []*pluginpb.ConnectorClass { return append([]*pluginpb.ConnectorClass(nil), r.all...) }

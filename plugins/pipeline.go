@@ -151,14 +151,12 @@ func (p *pipeline) toSink(cr *pluginpb.ConsumedRecord) (*connect.SinkRecord, err
 		}
 		r.Headers = append(r.Headers, connect.Header{Key: h.Key, Schema: s, Value: v})
 	}
-	out, err := p.chain.Apply(&r)
+	in := &connect.SinkRecord{Record: r, KafkaPartition: cr.Partition, KafkaOffset: cr.Offset, TimestampType: connect.TimestampType(cr.TimestampType)}
+	out, err := p.chain.ApplySink(in) // sink transforms may read the Kafka offset (InsertField offset.field)
 	if err != nil {
 		return nil, &stageError{stageTransformation, err}
 	}
-	if out == nil {
-		return nil, nil
-	}
-	return &connect.SinkRecord{Record: *out, KafkaPartition: cr.Partition, KafkaOffset: cr.Offset, TimestampType: connect.TimestampType(cr.TimestampType)}, nil
+	return out, nil
 }
 
 func nullable(b []byte, null bool) []byte {

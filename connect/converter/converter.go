@@ -48,6 +48,12 @@ type Converter interface {
 	ToConnect(topic string, data []byte) (*connect.Schema, any, error)
 }
 
+var (
+	_ Converter = (*JSON)(nil)
+	_ Converter = (*String)(nil)
+	_ Converter = (*ByteArray)(nil)
+)
+
 // Class names of the built-in converters, as Kafka Connect spells them.
 const (
 	JSONClass      = "org.apache.kafka.connect.json.JsonConverter"

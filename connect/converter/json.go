@@ -15,10 +15,12 @@ package converter
 // encodings are described in jsonenc.go.
 
 import (
+	"bytes"
 	"fmt"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/tributary-data/tributary/connect"
 )
@@ -70,6 +72,7 @@ type JSON struct {
 
 	toConnectMu    sync.RWMutex
 	toConnectCache map[string]*connect.Schema // JSON form -> schema
+	last           atomic.Pointer[lastSchema]
 }
 
 // NewJSON returns a JsonConverter with Kafka's defaults (schemas enabled,
@@ -86,6 +89,7 @@ func (c *JSON) reset() {
 	c.cacheSize = DefaultSchemasCacheSize
 	c.toJSONCache = make(map[*connect.Schema][]byte)
 	c.toConnectCache = make(map[string]*connect.Schema)
+	c.last.Store(nil)
 }
 
 // Configure applies the JsonConverter config keys; see JSON.
@@ -232,20 +236,111 @@ func (c *JSON) ToConnect(topic string, data []byte) (*connect.Schema, any, error
 		}
 		return nil, v, nil
 	}
-	schemaSpan, payloadSpan, err := splitEnvelope(data)
+	schema, v, err := c.envelope(data)
 	if err != nil {
 		return nil, nil, fmt.Errorf("converting JSON to Kafka Connect data: %w", err)
 	}
-	schema, err := c.schemaCached(schemaSpan)
-	if err != nil {
-		return nil, nil, fmt.Errorf("converting JSON to Kafka Connect data: schema: %w", err)
-	}
-	d := decoder{data: payloadSpan}
-	v, err := d.value(schema)
-	if err != nil {
-		return nil, nil, fmt.Errorf("converting JSON to Kafka Connect data: payload: %w", err)
-	}
 	return schema, v, nil
+}
+
+// lastSchema is the most recently parsed schema with its exact JSON form:
+// records of a topic usually share one, so a byte comparison replaces
+// tokenizing it.
+type lastSchema struct {
+	raw    []byte
+	schema *connect.Schema
+}
+
+// envelope decodes {"schema":...,"payload":...}. Errors are reported in
+// Kafka's order: invalid JSON, then a bad envelope, then a bad schema,
+// then a payload not matching the schema. When "schema" comes first (as
+// every writer puts it) the payload is decoded in the same pass.
+func (c *JSON) envelope(data []byte) (*connect.Schema, any, error) {
+	d := decoder{data: data}
+	d.skipWS()
+	if d.pos >= len(data) || data[d.pos] != '{' {
+		if d.pos < len(data) {
+			if err := d.skipValue(); err != nil {
+				return nil, nil, err
+			}
+			if err := d.end(); err != nil {
+				return nil, nil, err
+			}
+		}
+		return nil, nil, dataErrorf("%s", envelopeError)
+	}
+	var (
+		schema              *connect.Schema
+		schemaErr, valueErr error
+		value               any
+		payloadSpan         []byte
+		haveSchema, decoded bool
+		extra, sawPayload   bool
+	)
+	err := d.objectFields(func(key []byte) error {
+		d.skipWS()
+		start := d.pos
+		switch string(key) {
+		case "schema":
+			haveSchema, decoded = true, false
+			if last := c.last.Load(); last != nil && bytes.HasPrefix(data[start:], last.raw) {
+				d.pos += len(last.raw)
+				schema, schemaErr = last.schema, nil
+				return nil
+			}
+			if err := d.skipValue(); err != nil {
+				return err
+			}
+			span := data[start:d.pos]
+			schema, schemaErr = c.schemaCached(span)
+			if schemaErr == nil {
+				c.last.Store(&lastSchema{raw: append([]byte(nil), span...), schema: schema})
+			}
+			return nil
+		case "payload":
+			sawPayload = true
+			if haveSchema && schemaErr == nil {
+				depth := d.depth
+				value, valueErr = d.value(schema)
+				if valueErr != nil { // find the value's end, reporting invalid JSON first
+					d.pos, d.depth = start, depth
+					if err := d.skipValue(); err != nil {
+						return err
+					}
+				}
+				decoded = true
+			} else {
+				if err := d.skipValue(); err != nil {
+					return err
+				}
+				decoded = false
+			}
+			payloadSpan = data[start:d.pos]
+			return nil
+		}
+		extra = true
+		return d.skipValue()
+	})
+	if err == nil {
+		err = d.end()
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if extra || !haveSchema || !sawPayload {
+		return nil, nil, dataErrorf("%s", envelopeError)
+	}
+	if schemaErr != nil {
+		return nil, nil, fmt.Errorf("schema: %w", schemaErr)
+	}
+	if !decoded {
+		pd := decoder{data: payloadSpan}
+		value, valueErr = pd.value(schema)
+	}
+	if valueErr != nil {
+		return nil, nil, fmt.Errorf("payload: %w", valueErr)
+	}
+	return schema, value, nil
 }
 
 // schemaCached parses a schema's JSON form, from a cache keyed by its

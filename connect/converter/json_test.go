@@ -703,3 +703,47 @@ func floatsAwareEqual(a, b any) bool {
 	}
 	return connect.ValuesEqual(a, b)
 }
+
+// TestJSONEnvelopeFieldOrder: the envelope's fields may come in any order,
+// duplicates resolve as Jackson resolves them (the last wins), and errors
+// come in Kafka's order (an extra field before a bad payload).
+func TestJSONEnvelopeFieldOrder(t *testing.T) {
+	c := NewJSON()
+	tests := []struct {
+		in         string
+		wantSchema *connect.Schema
+		wantValue  any
+		wantErr    string
+	}{
+		{`{"payload":{"a":1},"schema":{"type":"struct","fields":[{"field":"a","type":"int8"}]}}`,
+			connect.StructOf("", connect.F("a", connect.Int8Schema)),
+			connect.NewStruct(connect.StructOf("", connect.F("a", connect.Int8Schema))).MustPut("a", int8(1)), ""},
+		{`{"schema":{"type":"int8"},"payload":1,"payload":2}`, connect.Int8Schema, int8(2), ""},
+		{`{"schema":{"type":"string"},"payload":1,"schema":{"type":"int8"}}`, connect.Int8Schema, int8(1), ""},
+		{`{"schema":{"type":"int8"},"payload":"x","extra":1}`, nil, nil, envelopeError},
+		{`{"schema":{"type":"int8"},"payload":"x"}`, nil, nil, "payload does not match the schema"},
+		{`{"schema":{"type":"int8"},"payload":"x",}`, nil, nil, "invalid JSON"},
+		{`{"schema":{"type":"nope"},"payload":1,"x":1}`, nil, nil, envelopeError},
+		{`{"schema":{"type":"struct","fields":[{"field":"a","type":"int8","optional":true}]},"payload":{"a":1,"a":null,"zzz":[1,{"b":2}]}}`,
+			connect.StructOf("", connect.F("a", connect.OptionalInt8Schema)),
+			connect.NewStruct(connect.StructOf("", connect.F("a", connect.OptionalInt8Schema))), ""},
+	}
+	for _, tt := range tests {
+		// Twice: the second time the schema comes from the last-schema fast path.
+		for range 2 {
+			s, v, err := c.ToConnect("t", []byte(tt.in))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("%s: err = %v, want %q", tt.in, err, tt.wantErr)
+				}
+				continue
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", tt.in, err)
+			}
+			if !s.Equal(tt.wantSchema) || !connect.ValuesEqual(v, tt.wantValue) {
+				t.Fatalf("%s: got %v %v", tt.in, s, v)
+			}
+		}
+	}
+}

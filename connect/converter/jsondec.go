@@ -338,71 +338,6 @@ func (d *decoder) skipValue() error {
 	}
 }
 
-// splitEnvelope returns the "schema" and "payload" values of an envelope
-// (exactly those two fields), after validating the whole document.
-func splitEnvelope(data []byte) (schema, payload []byte, err error) {
-	d := decoder{data: data}
-	d.skipWS()
-	if d.pos >= len(data) || data[d.pos] != '{' {
-		if d.pos < len(data) {
-			if err := d.skipValue(); err != nil {
-				return nil, nil, err
-			}
-			if err := d.end(); err != nil {
-				return nil, nil, err
-			}
-		}
-		return nil, nil, dataErrorf("%s", envelopeError)
-	}
-	d.pos++
-	extra := false
-	d.skipWS()
-	if !d.consume('}') {
-		for {
-			d.skipWS()
-			if d.pos >= len(data) || data[d.pos] != '"' {
-				return nil, nil, d.syntaxErr("expected a field name")
-			}
-			key, err := d.readStringBytes()
-			if err != nil {
-				return nil, nil, err
-			}
-			d.skipWS()
-			if !d.consume(':') {
-				return nil, nil, d.syntaxErr("expected ':'")
-			}
-			d.skipWS()
-			start := d.pos
-			if err := d.skipValue(); err != nil {
-				return nil, nil, err
-			}
-			switch string(key) {
-			case "schema":
-				schema = data[start:d.pos]
-			case "payload":
-				payload = data[start:d.pos]
-			default:
-				extra = true
-			}
-			d.skipWS()
-			if d.consume(',') {
-				continue
-			}
-			if d.consume('}') {
-				break
-			}
-			return nil, nil, d.syntaxErr("expected ',' or '}'")
-		}
-	}
-	if err := d.end(); err != nil {
-		return nil, nil, err
-	}
-	if extra || schema == nil || payload == nil {
-		return nil, nil, dataErrorf("%s", envelopeError)
-	}
-	return schema, payload, nil
-}
-
 func tokenKind(c byte) string {
 	switch c {
 	case '{':
@@ -678,8 +613,8 @@ func decimalFromLiteral(lit []byte) (connect.Decimal, error) {
 		}
 	}
 	scale := frac - exp
-	if scale < math.MinInt32 || scale > math.MaxInt32 {
-		return connect.Decimal{}, dataErrorf("decimal scale out of range in %s", lit)
+	if scale < -maxDecimalScale || scale > maxDecimalScale {
+		return connect.Decimal{}, dataErrorf("decimal %s: scale %d is beyond ±%d", lit, scale, maxDecimalScale)
 	}
 	u, ok := new(big.Int).SetString(string(digits), 10)
 	if !ok {

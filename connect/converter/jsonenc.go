@@ -378,8 +378,17 @@ func decimalScale(s *connect.Schema) (int32, error) {
 	if err != nil {
 		return 0, dataErrorf("Invalid Decimal schema: scale parameter %q is not an int32", p)
 	}
+	if v < -maxDecimalScale || v > maxDecimalScale {
+		return 0, dataErrorf("Invalid Decimal schema: scale %d is beyond ±%d", v, maxDecimalScale)
+	}
 	return int32(v), nil
 }
+
+// maxDecimalScale bounds the scales we decode. Java allows any int32, but
+// a value like 1E-999999999 would cost gigabytes wherever it is printed
+// in plain notation; no database type comes close (PostgreSQL's numeric
+// stops at a scale of 16383).
+const maxDecimalScale = 1 << 15
 
 const millisPerDay = 24 * 60 * 60 * 1000
 

@@ -57,6 +57,7 @@ type Cast struct {
 
 // Configure implements Transformation.
 func (t *Cast) Configure(cfg map[string]string) error {
+	t.cache.reset()
 	o, err := newOptions(cfg, "spec")
 	if err != nil {
 		return err
@@ -275,6 +276,10 @@ func inferType(v any) (connect.Type, bool) {
 
 const millisPerDay = 24 * 60 * 60 * 1000
 
+// maxDecimalScale bounds the Decimal scales Cast computes with (10^scale
+// is materialized), so that a hostile schema cannot exhaust memory.
+const maxDecimalScale = 10000
+
 // castValue casts v (of schema s, nil when schemaless) to target.
 func castValue(s *connect.Schema, v any, target connect.Type) (any, error) {
 	if v == nil {
@@ -291,6 +296,9 @@ func castValue(s *connect.Schema, v any, target connect.Type) (any, error) {
 	}
 	if err := checkCastInput(in); err != nil {
 		return nil, err
+	}
+	if d, ok := v.(connect.Decimal); ok && (d.Scale > maxDecimalScale || d.Scale < -maxDecimalScale) {
+		return nil, dataErr("decimal scale %d out of the supported range ±%d", d.Scale, maxDecimalScale)
 	}
 	// Logical temporal types are cast as their encoded numbers, except to string.
 	if tm, ok := v.(time.Time); ok && s != nil && target != connect.String {

@@ -78,6 +78,7 @@ func TestCastWholeValue(t *testing.T) {
 		applyErr(t, tr, valueRec(connect.StringSchema, in), "out of range")
 	}
 	applyErr(t, tr, valueRec(connect.BytesSchema, []byte{1}), "unexpected type")
+	applyErr(t, tr, valueRec(connect.DecimalSchema(1<<30), connect.Decimal{Unscaled: big.NewInt(1), Scale: 1 << 30}), "scale")
 	applyErr(t, tr, valueRec(nil, []any{}), "does not support casting from array")
 	applyErr(t, tr, valueRec(nil, time.Now()), "not supported")
 	// A null value passes unchanged.

@@ -187,18 +187,21 @@ func recordsEqual(a, b *connect.Record) bool {
 // schemaless records and checks the input is unchanged.
 func TestApplyDoesNotMutate(t *testing.T) {
 	configs := map[string]map[string]string{
-		"InsertField":     {"topic.field": "t", "partition.field": "p", "timestamp.field": "ts", "static.field": "s", "static.value": "v"},
-		"ReplaceField":    {"exclude": "name", "renames": "id:ident"},
-		"MaskField":       {"fields": "name,id"},
-		"ExtractField":    {"field": "id"},
-		"HoistField":      {"field": "wrapped"},
-		"Cast":            {"spec": "id:string"},
-		"Flatten":         {"delimiter": "_"},
-		"ValueToKey":      {"fields": "id,name"},
-		"TimestampRouter": {},
-		"RegexRouter":     {"regex": "orders-(.*)", "replacement": "$1"},
-		"InsertHeader":    {"header": "new", "value.literal": "1"},
-		"DropHeaders":     {"headers": "h1"},
+		"InsertField":        {"topic.field": "t", "partition.field": "p", "timestamp.field": "ts", "static.field": "s", "static.value": "v"},
+		"ReplaceField":       {"exclude": "name", "renames": "id:ident"},
+		"MaskField":          {"fields": "name,id"},
+		"ExtractField":       {"field": "id"},
+		"HoistField":         {"field": "wrapped"},
+		"Cast":               {"spec": "id:string"},
+		"Flatten":            {"delimiter": "_"},
+		"ValueToKey":         {"fields": "id,name"},
+		"TimestampRouter":    {},
+		"RegexRouter":        {"regex": "orders-(.*)", "replacement": "$1"},
+		"InsertHeader":       {"header": "new", "value.literal": "1"},
+		"DropHeaders":        {"headers": "h1"},
+		"SetSchemaMetadata":  {"schema.name": "renamed", "schema.version": "3"},
+		"TimestampConverter": {"field": "id", "target.type": "string", "format": "yyyy-MM-dd"},
+		"HeaderFrom":         {"fields": "id", "headers": "id_header", "operation": "move"},
 	}
 	for _, name := range transformationNames() {
 		base, _, _ := strings.Cut(name, "$")
@@ -210,6 +213,9 @@ func TestApplyDoesNotMutate(t *testing.T) {
 			t.Fatalf("no config for %s", name)
 		}
 		for _, schemaless := range []bool{false, true} {
+			if schemaless && strings.HasPrefix(name, "SetSchemaMetadata") {
+				continue // needs a schema
+			}
 			t.Run(fmt.Sprintf("%s/schemaless=%v", name, schemaless), func(t *testing.T) {
 				tr := newT(t, name, cfg)
 				in := testRecord(schemaless)
@@ -308,5 +314,22 @@ func BenchmarkChain3Transforms(b *testing.B) {
 		if _, err := chain.Apply(in); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// The derived-schema cache is bounded even when every record brings a new
+// *Schema (a producer that rebuilds schemas per record).
+func TestSchemaCacheBounded(t *testing.T) {
+	tr := newT(t, "HoistField$Value", map[string]string{"field": "f"}).(*HoistField)
+	for i := 0; i < 3*schemaCacheSize; i++ {
+		s := &connect.Schema{Type: connect.Int32}
+		out := apply(t, tr, valueRec(s, int32(i)))
+		mustValid(t, out.ValueSchema, out.Value)
+	}
+	tr.cache.mu.RLock()
+	n := len(tr.cache.m)
+	tr.cache.mu.RUnlock()
+	if n == 0 || n > schemaCacheSize {
+		t.Fatalf("cache holds %d schemas, bound %d", n, schemaCacheSize)
 	}
 }

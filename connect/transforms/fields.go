@@ -47,6 +47,7 @@ type InsertField struct {
 
 // Configure implements Transformation.
 func (t *InsertField) Configure(cfg map[string]string) error {
+	t.cache.reset()
 	o, err := newOptions(cfg, "topic.field", "partition.field", "offset.field", "timestamp.field", "static.field", "static.value")
 	if err != nil {
 		return err
@@ -192,6 +193,7 @@ type ReplaceField struct {
 
 // Configure implements Transformation.
 func (t *ReplaceField) Configure(cfg map[string]string) error {
+	t.cache.reset()
 	o, err := newOptions(cfg, "exclude", "include", "renames", "blacklist", "whitelist")
 	if err != nil {
 		return err
@@ -449,6 +451,9 @@ func rescale(d connect.Decimal, s *connect.Schema) (connect.Decimal, error) {
 	if d.Scale == scale {
 		return d, nil
 	}
+	if scale > maxDecimalScale || scale < -maxDecimalScale || d.Scale > maxDecimalScale || d.Scale < -maxDecimalScale {
+		return d, dataErr("decimal scale out of the supported range ±%d", maxDecimalScale)
+	}
 	u := new(big.Int).Set(d.Unscaled)
 	if d.Scale < scale {
 		u.Mul(u, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(scale-d.Scale)), nil))
@@ -471,6 +476,7 @@ type ValueToKey struct {
 
 // Configure implements Transformation.
 func (t *ValueToKey) Configure(cfg map[string]string) error {
+	t.cache.reset()
 	o, err := newOptions(cfg, "fields")
 	if err != nil {
 		return err
@@ -581,6 +587,7 @@ type HoistField struct {
 
 // Configure implements Transformation.
 func (t *HoistField) Configure(cfg map[string]string) error {
+	t.cache.reset()
 	o, err := newOptions(cfg, "field")
 	if err != nil {
 		return err

@@ -20,6 +20,7 @@ type Flatten struct {
 
 // Configure implements Transformation.
 func (t *Flatten) Configure(cfg map[string]string) error {
+	t.cache.reset()
 	o, err := newOptions(cfg, "delimiter")
 	if err != nil {
 		return err

@@ -63,7 +63,38 @@ func (t *InsertHeader) Apply(r *connect.Record) (*connect.Record, error) {
 	return &c, nil
 }
 
-var numberLiteral = regexp.MustCompile(`^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$`)
+// isNumberLiteral reports whether s has the form [+-]digits[.digits][e[+-]digits]
+// (a leading digit required after the sign, as Kafka's parser requires).
+func isNumberLiteral(s string) bool {
+	i := 0
+	if i < len(s) && (s[i] == '+' || s[i] == '-') {
+		i++
+	}
+	digits := func() int {
+		start := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		return i - start
+	}
+	if digits() == 0 {
+		return false
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		digits()
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	return i == len(s)
+}
 
 // parseLiteral infers a scalar's schema and value as Kafka's
 // Values.parseString does (see InsertHeader).
@@ -76,18 +107,22 @@ func parseLiteral(s string) (*connect.Schema, any) {
 	case "null":
 		return nil, nil
 	}
-	if s == "" || !(s[0] >= '0' && s[0] <= '9' || s[0] == '+' || s[0] == '-') || !numberLiteral.MatchString(s) {
-		return connect.StringSchema, s
-	}
-	r, ok := new(big.Rat).SetString(s)
-	if !ok {
+	num := strings.TrimSpace(s) // Kafka trims a number token
+	if !isNumberLiteral(num) {
 		return connect.StringSchema, s
 	}
 	// BigDecimal's scale: fraction digits minus the exponent.
-	mant, exp, _ := strings.Cut(strings.ToLower(s), "e")
+	mant, exp, _ := strings.Cut(strings.ToLower(num), "e")
 	_, frac, _ := strings.Cut(mant, ".")
-	e, _ := strconv.Atoi(strings.TrimPrefix(exp, "+"))
+	e, err := strconv.Atoi(strings.TrimPrefix(exp, "+"))
+	if exp != "" && (err != nil || e > 1000 || e < -1000) {
+		return connect.StringSchema, s // absurd exponents stay text
+	}
 	scale := len(frac) - e
+	r, ok := new(big.Rat).SetString(num)
+	if !ok {
+		return connect.StringSchema, s
+	}
 	abs := new(big.Rat).Abs(r)
 	exact := abs.Cmp(new(big.Rat).SetFloat64(1e19)) <= 0 && (abs.Sign() == 0 || abs.Cmp(big.NewRat(1, 1)) >= 0)
 	if exact && r.IsInt() && r.Num().IsInt64() {

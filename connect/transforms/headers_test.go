@@ -50,6 +50,8 @@ func TestInsertHeader(t *testing.T) {
 		{"null", nil, nil},
 		{"hello world", connect.StringSchema, "hello world"},
 		{".5", connect.StringSchema, ".5"},
+		{" 42 ", connect.Int8Schema, int8(42)},
+		{" true", connect.StringSchema, " true"},
 	}
 	for _, c := range literals {
 		tr := newT(t, "InsertHeader", map[string]string{"header": "h", "value.literal": c.lit})

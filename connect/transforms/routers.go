@@ -4,7 +4,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/tributary-data/tributary/connect"
 )
@@ -13,114 +12,12 @@ import (
 // topic.format (default "${topic}-${timestamp}") with ${topic} replaced by
 // the record's topic and ${timestamp} by its timestamp in UTC formatted
 // with timestamp.format (default "yyyyMMdd"), a java.text.SimpleDateFormat
-// pattern. Supported pattern letters: y (yy: two digits), M (numeric, M or
-// MM), d, H, m, s, S (milliseconds), quoted literals ('T', ” for a quote)
-// and any non-letter character; other letters are rejected at Configure. A
-// record without a timestamp is an error.
+// pattern (the subset described at dateFormat: y M d E H h a m s S Z X and
+// quoted literals; other letters are rejected at Configure). A record
+// without a timestamp is an error.
 type TimestampRouter struct {
 	topicFormat string
-	format      []dateToken
-}
-
-// dateToken is one element of a parsed SimpleDateFormat pattern: a field
-// letter with its repeat count, or a literal (letter 0).
-type dateToken struct {
-	letter  byte
-	count   int
-	literal string
-}
-
-func parseDateFormat(p string) ([]dateToken, error) {
-	var out []dateToken
-	for i := 0; i < len(p); {
-		c := p[i]
-		switch {
-		case c == '\'':
-			if i+1 < len(p) && p[i+1] == '\'' {
-				out = append(out, dateToken{literal: "'"})
-				i += 2
-				continue
-			}
-			var lit strings.Builder
-			j := i + 1
-			for ; j < len(p); j++ {
-				if p[j] == '\'' {
-					if j+1 < len(p) && p[j+1] == '\'' {
-						lit.WriteByte('\'')
-						j++
-						continue
-					}
-					break
-				}
-				lit.WriteByte(p[j])
-			}
-			if j >= len(p) {
-				return nil, configErr("timestamp.format", "unterminated quote in %q", p)
-			}
-			out = append(out, dateToken{literal: lit.String()})
-			i = j + 1
-		case (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'):
-			j := i
-			for j < len(p) && p[j] == c {
-				j++
-			}
-			n := j - i
-			switch c {
-			case 'y', 'd', 'H', 'm', 's', 'S':
-			case 'M':
-				if n > 2 {
-					return nil, configErr("timestamp.format", "pattern %q: month names (MMM) are not supported; use M or MM", p)
-				}
-			default:
-				return nil, configErr("timestamp.format", "pattern %q: letter %q is not supported (supported: y M d H m s S and quoted literals)", p, string(c))
-			}
-			out = append(out, dateToken{letter: c, count: n})
-			i = j
-		default:
-			out = append(out, dateToken{literal: string(c)})
-			i++
-		}
-	}
-	return out, nil
-}
-
-func pad(n, width int) string {
-	s := strconv.Itoa(n)
-	for len(s) < width {
-		s = "0" + s
-	}
-	return s
-}
-
-func formatDate(tokens []dateToken, t time.Time) string {
-	t = t.UTC()
-	var b strings.Builder
-	for _, tk := range tokens {
-		switch tk.letter {
-		case 0:
-			b.WriteString(tk.literal)
-		case 'y':
-			y := t.Year()
-			if tk.count == 2 {
-				b.WriteString(pad(y%100, 2))
-			} else {
-				b.WriteString(pad(y, tk.count))
-			}
-		case 'M':
-			b.WriteString(pad(int(t.Month()), tk.count))
-		case 'd':
-			b.WriteString(pad(t.Day(), tk.count))
-		case 'H':
-			b.WriteString(pad(t.Hour(), tk.count))
-		case 'm':
-			b.WriteString(pad(t.Minute(), tk.count))
-		case 's':
-			b.WriteString(pad(t.Second(), tk.count))
-		case 'S':
-			b.WriteString(pad(t.Nanosecond()/int(time.Millisecond), tk.count))
-		}
-	}
-	return b.String()
+	format      *dateFormat
 }
 
 // Configure implements Transformation.
@@ -137,7 +34,7 @@ func (t *TimestampRouter) Configure(cfg map[string]string) error {
 	if v, ok := o.str("timestamp.format"); ok {
 		tf = v
 	}
-	t.format, err = parseDateFormat(tf)
+	t.format, err = compileDateFormat("timestamp.format", tf)
 	return err
 }
 
@@ -147,7 +44,7 @@ func (t *TimestampRouter) Apply(r *connect.Record) (*connect.Record, error) {
 		return nil, dataErr("timestamp missing on record for topic %q", r.Topic)
 	}
 	topic := strings.ReplaceAll(t.topicFormat, "${topic}", r.Topic)
-	topic = strings.ReplaceAll(topic, "${timestamp}", formatDate(t.format, r.Timestamp))
+	topic = strings.ReplaceAll(topic, "${timestamp}", t.format.format(r.Timestamp))
 	c := *r
 	c.Topic = topic
 	return &c, nil

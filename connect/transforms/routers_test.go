@@ -18,6 +18,8 @@ func TestTimestampRouter(t *testing.T) {
 		{map[string]string{"timestamp.format": "yyyy-MM-dd'T'HH:mm:ss.SSS", "topic.format": "${timestamp}_${topic}_${topic}"},
 			"2017-01-03T06:30:01.864_test_test"},
 		{map[string]string{"timestamp.format": "yy/M/d H''m s S"}, "test-17/1/3 6'30 1 864"},
+		{map[string]string{"timestamp.format": "EEE, dd MMM yyyy hh:mm a Z X", "topic.format": "${timestamp}"}, "Tue, 03 Jan 2017 06:30 AM +0000 Z"},
+		{map[string]string{"timestamp.format": "EEEE MMMM", "topic.format": "${timestamp}"}, "Tuesday January"},
 	}
 	for _, c := range cases {
 		tr := newT(t, "org.apache.kafka.connect.transforms.TimestampRouter", c.cfg)
@@ -31,7 +33,7 @@ func TestTimestampRouter(t *testing.T) {
 		}
 	}
 	applyErr(t, newT(t, "TimestampRouter", nil), valueRec(nil, "v"), "timestamp missing")
-	for _, f := range []string{"yyyy-MMM", "EEE", "yyyy'unterminated", "hh"} {
+	for _, f := range []string{"yyyy-ww", "G", "yyyy'unterminated", "kk"} {
 		if k := configErrKey(t, "TimestampRouter", map[string]string{"timestamp.format": f}); k != "timestamp.format" {
 			t.Fatalf("%q: %s", f, k)
 		}

@@ -9,8 +9,9 @@
 // short form ("InsertField$Value", "TopicNameMatches").
 //
 // Transformations: InsertField, ReplaceField, MaskField, ExtractField,
-// HoistField, Cast, Flatten ($Key and $Value each), ValueToKey,
-// TimestampRouter, RegexRouter, Filter, InsertHeader, DropHeaders.
+// HoistField, Cast, Flatten, SetSchemaMetadata, HeaderFrom,
+// TimestampConverter ($Key and $Value each), ValueToKey, TimestampRouter,
+// RegexRouter, Filter, InsertHeader, DropHeaders.
 // Predicates: TopicNameMatches, HasHeaderKey, RecordIsTombstone.
 //
 // Every transformation and predicate rejects option keys it does not know
@@ -18,12 +19,19 @@
 // we do not implement would change the data). Config errors are *ConfigError
 // values naming the key; record errors wrap ErrData.
 //
+// Use NewTransformation and NewPredicate to construct them (the zero value
+// of a $Key/$Value type is its $Value variant).
+//
 // Differences from Kafka, on purpose and documented per type: ExtractField
-// supports field.syntax.version=V1 only (no nested paths); InsertHeader's
+// supports field.syntax.version=V1 only (no nested paths); the Kafka 3.8
+// option replace.null.with.default is not supported (rejected as unknown);
+// a whole-value Cast drops the name of a logical-type schema; MaskField
+// gives a masked Decimal the field's scale; InsertHeader's
 // value.literal infers boolean, integer and floating-point types as Kafka's
 // Values.parseString does and keeps every other literal as a string;
-// TimestampRouter supports the SimpleDateFormat letters y M d H m s S and
-// quoted literals; RegexRouter and TopicNameMatches use Go's RE2 syntax
+// TimestampRouter and TimestampConverter support a subset of
+// SimpleDateFormat (letters y M d E H h a m s S Z X z, quoted literals;
+// always UTC, English names); RegexRouter and TopicNameMatches use Go's RE2 syntax
 // (Java-only constructs such as lookaround or backreferences are rejected).
 package transforms
 
@@ -104,9 +112,11 @@ const (
 func transformationNames() []string {
 	return []string{
 		"Cast$Key", "Cast$Value", "DropHeaders", "ExtractField$Key", "ExtractField$Value",
-		"Filter", "Flatten$Key", "Flatten$Value", "HoistField$Key", "HoistField$Value",
-		"InsertField$Key", "InsertField$Value", "InsertHeader", "MaskField$Key", "MaskField$Value",
-		"RegexRouter", "ReplaceField$Key", "ReplaceField$Value", "TimestampRouter", "ValueToKey",
+		"Filter", "Flatten$Key", "Flatten$Value", "HeaderFrom$Key", "HeaderFrom$Value",
+		"HoistField$Key", "HoistField$Value", "InsertField$Key", "InsertField$Value", "InsertHeader",
+		"MaskField$Key", "MaskField$Value", "RegexRouter", "ReplaceField$Key", "ReplaceField$Value",
+		"SetSchemaMetadata$Key", "SetSchemaMetadata$Value", "TimestampConverter$Key",
+		"TimestampConverter$Value", "TimestampRouter", "ValueToKey",
 	}
 }
 
@@ -145,6 +155,18 @@ func newTransformation(short string) Transformation {
 		return &Flatten{side: keySide}
 	case "Flatten$Value":
 		return &Flatten{side: valueSide}
+	case "SetSchemaMetadata$Key":
+		return &SetSchemaMetadata{side: keySide}
+	case "SetSchemaMetadata$Value":
+		return &SetSchemaMetadata{side: valueSide}
+	case "HeaderFrom$Key":
+		return &HeaderFrom{side: keySide}
+	case "HeaderFrom$Value":
+		return &HeaderFrom{side: valueSide}
+	case "TimestampConverter$Key":
+		return &TimestampConverter{side: keySide}
+	case "TimestampConverter$Value":
+		return &TimestampConverter{side: valueSide}
 	case "ValueToKey":
 		return &ValueToKey{}
 	case "TimestampRouter":
@@ -246,6 +268,14 @@ const schemaCacheSize = 64
 type schemaCache struct {
 	mu sync.RWMutex
 	m  map[*connect.Schema]*connect.Schema
+}
+
+// reset empties the cache (Configure calls it: derived schemas depend on
+// the config).
+func (c *schemaCache) reset() {
+	c.mu.Lock()
+	c.m = nil
+	c.mu.Unlock()
 }
 
 func (c *schemaCache) get(k *connect.Schema) *connect.Schema {

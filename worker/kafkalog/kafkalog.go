@@ -29,6 +29,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Sentinel errors.
@@ -139,7 +140,8 @@ func Open(ctx context.Context, cfg Config, apply func(Record)) (*Log, error) {
 
 	// The consuming client must not start fetching before the topic exists
 	// (it would only retry), so topic setup uses a separate admin client.
-	admCl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...), kgo.ClientID(cfg.ClientID))
+	admOpts := append([]kgo.Opt{kgo.SeedBrokers(cfg.Brokers...), kgo.ClientID(cfg.ClientID)}, cfg.ExtraClientOptions...)
+	admCl, err := kgo.NewClient(admOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("kafkalog: admin client: %w", err)
 	}
@@ -197,6 +199,9 @@ func ensureTopic(ctx context.Context, adm *kadm.Client, cfg Config, logger *slog
 			return 0, err
 		}
 	default:
+		if resp.ErrMessage != "" {
+			return 0, fmt.Errorf("kafkalog: create topic %q: %w (%s)", cfg.Topic, err, resp.ErrMessage)
+		}
 		return 0, fmt.Errorf("kafkalog: create topic %q: %w", cfg.Topic, err)
 	}
 	return partitionCount(ctx, adm, cfg.Topic)
@@ -306,9 +311,13 @@ func (l *Log) Topic() string { return l.cfg.Topic }
 // before the call are visible to apply's side effects. It must not be called
 // from apply.
 //
-// Progress is measured by the offsets of applied records: if the tail of a
-// partition holds only records the consumer never returns (transaction
-// markers; Tributary's stores write none), ReadToEnd waits until ctx ends.
+// Progress is measured by the offsets of applied records. When a partition
+// stays behind its end offset without progress for probeAfter, ReadToEnd
+// fetches that partition directly from the last applied offset: if no
+// record the consumer would return lies between (the tail holds only
+// transaction markers, or batches emptied by compaction), the partition
+// counts as read up to where that fetch ended, as a Kafka consumer's
+// position would.
 func (l *Log) ReadToEnd(ctx context.Context) error {
 	if l.isClosed() {
 		return ErrClosed
@@ -325,18 +334,19 @@ func (l *Log) ReadToEnd(ctx context.Context) error {
 	}
 	want := map[int32]int64{}
 	ends.Each(func(o kadm.ListedOffset) { want[o.Partition] = o.Offset })
+	probe := time.NewTimer(probeAfter)
+	defer probe.Stop()
 	for {
 		l.mu.Lock()
-		behind := false
+		behind := map[int32]int64{}
 		for p, end := range want {
 			if l.next[p] < end {
-				behind = true
-				break
+				behind[p] = l.next[p]
 			}
 		}
 		ch, closed := l.changed, l.closed
 		l.mu.Unlock()
-		if !behind {
+		if len(behind) == 0 {
 			return nil
 		}
 		if closed {
@@ -344,10 +354,82 @@ func (l *Log) ReadToEnd(ctx context.Context) error {
 		}
 		select {
 		case <-ch:
+			probe.Reset(probeAfter) // Go 1.23+ timers: Reset discards a pending expiry
+		case <-probe.C:
+			l.probe(ctx, behind)
+			probe.Reset(probeAfter)
 		case <-l.done:
 			return ErrClosed
 		case <-ctx.Done():
 			return fmt.Errorf("kafkalog: read to end of %q: %w", l.cfg.Topic, ctx.Err())
+		}
+	}
+}
+
+// probeAfter is how long ReadToEnd waits without progress before probing.
+const probeAfter = 250 * time.Millisecond
+
+// probe fetches each lagging partition from its next offset (one fetch, no
+// wait) and, when the fetched range holds no record the consumer would
+// return, advances the partition's position past it. Errors only delay
+// ReadToEnd; they are logged at debug level.
+func (l *Log) probe(ctx context.Context, behind map[int32]int64) {
+	md, err := l.adm.Metadata(ctx, l.cfg.Topic)
+	if err != nil {
+		l.log.Debug("probe: metadata", "err", err)
+		return
+	}
+	td, ok := md.Topics[l.cfg.Topic]
+	if !ok || td.Err != nil {
+		l.log.Debug("probe: topic metadata", "err", td.Err)
+		return
+	}
+	for p, from := range behind {
+		pd, ok := td.Partitions[p]
+		if !ok || pd.Leader < 0 {
+			continue
+		}
+		req := kmsg.NewPtrFetchRequest()
+		req.MaxWaitMillis = 0
+		req.MinBytes = 1
+		req.MaxBytes = 1 << 20
+		rt := kmsg.NewFetchRequestTopic()
+		rt.Topic = l.cfg.Topic
+		rt.TopicID = td.ID
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition = p
+		rp.FetchOffset = from
+		rp.CurrentLeaderEpoch = -1
+		rp.LogStartOffset = -1
+		rp.PartitionMaxBytes = 1 << 20
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, l.cl.Broker(int(pd.Leader)))
+		if err != nil {
+			l.log.Debug("probe: fetch", "partition", p, "err", err)
+			continue
+		}
+		for i := range resp.Topics {
+			for j := range resp.Topics[i].Partitions {
+				fr := &resp.Topics[i].Partitions[j]
+				if fr.Partition != p || fr.ErrorCode != 0 {
+					continue
+				}
+				fp, next := kgo.ProcessFetchPartition(kgo.ProcessFetchPartitionOpts{
+					Offset: from, Topic: l.cfg.Topic, Partition: p,
+				}, fr, kgo.DefaultDecompressor(), nil)
+				if fp.Err != nil || len(fp.Records) > 0 || next <= from {
+					continue // records to wait for, or nothing learned
+				}
+				l.mu.Lock()
+				if next > l.next[p] {
+					l.log.Debug("probe: skipping records the consumer does not return", "partition", p, "from", from, "to", next)
+					l.next[p] = next
+					close(l.changed)
+					l.changed = make(chan struct{})
+				}
+				l.mu.Unlock()
+			}
 		}
 	}
 }

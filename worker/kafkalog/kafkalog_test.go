@@ -118,6 +118,7 @@ func TestLog(t *testing.T) {
 			t.Run("RefusesNonCompacted", func(t *testing.T) { testRefuses(t, brokers) })
 			t.Run("ReadToEndAndReopen", func(t *testing.T) { testReadToEnd(t, brokers) })
 			t.Run("CloseIdempotent", func(t *testing.T) { testClose(t, brokers) })
+			t.Run("Murmur2Partitioning", func(t *testing.T) { testPartitioning(t, brokers) })
 		})
 	}
 }
@@ -317,5 +318,139 @@ func TestOpenValidates(t *testing.T) {
 	_, err := Open(context.Background(), Config{Topic: "x"}, func(Record) {})
 	if !errors.Is(err, ErrConfig) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestReadToEndPastMarkers: a partition whose tail holds only records the
+// consumer never returns (here transaction commit markers, on kfake, which
+// supports transactions) still counts as read to the end.
+func TestReadToEndPastMarkers(t *testing.T) {
+	ctx := testCtx(t)
+	brokers := startKfake(t)
+	var c collector
+	l, err := Open(ctx, Config{Brokers: brokers, Topic: "txn"}, c.apply)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	p, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.TransactionalID("marker-writer"),
+		kgo.DefaultProduceTopic("txn"), kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	for i := range 2 {
+		if err := p.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.ProduceSync(ctx, &kgo.Record{Key: []byte("k"), Value: []byte(fmt.Sprint(i))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.EndTransaction(ctx, kgo.TryCommit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	if err := l.ReadToEnd(ctx); err != nil {
+		t.Fatalf("ReadToEnd past commit markers: %v", err)
+	}
+	if got := latest(c.snapshot()); got["k"] != "1" {
+		t.Fatalf("state %v", got)
+	}
+	t.Logf("ReadToEnd past markers took %v", time.Since(start))
+	// Opening a new log on it also completes.
+	l2, err := Open(ctx, Config{Brokers: brokers, Topic: "txn"}, func(Record) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = l2.Close()
+}
+
+// TestReadToEndPastCompactedTail: on Tributary's broker, compaction that
+// removes the last records of a partition (an old tombstone) leaves an empty
+// batch at the tail; a new Log must still finish its first read.
+func TestReadToEndPastCompactedTail(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for broker compaction")
+	}
+	ctx := testCtx(t)
+	cfg := broker.Default()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.DataDir = t.TempDir()
+	cfg.MaintenanceInterval = 50 * time.Millisecond
+	b, err := broker.Open(cfg, broker.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	brokers := []string{b.Addr()}
+	lc := Config{Brokers: brokers, Topic: "tail", ExtraTopicConfigs: map[string]string{
+		"segment.ms": "100", "delete.retention.ms": "0",
+	}}
+	l, err := Open(ctx, lc, func(Record) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.SendAll(ctx, []Record{{Key: []byte("k"), Value: []byte("v")}, {Key: []byte("k")}}); err != nil {
+		t.Fatal(err)
+	}
+	_ = l.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var c collector
+		octx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		l2, err := Open(octx, lc, c.apply)
+		cancel()
+		if err != nil {
+			t.Fatalf("Open after compaction: %v", err)
+		}
+		n := len(c.snapshot())
+		_ = l2.Close()
+		if n == 0 {
+			return // the tail holds no record, and the first read finished
+		}
+		if time.Now().After(deadline) {
+			t.Skipf("broker did not compact the tail away within 10s (%d records left)", n)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// testPartitioning: keys land where Kafka's default partitioner puts them,
+// toPositive(murmur2(key)) % partitions, using the murmur2 golden values of
+// Kafka's UtilsTest.testMurmur2.
+func testPartitioning(t *testing.T, brokers []string) {
+	ctx := testCtx(t)
+	var c collector
+	l, err := Open(ctx, Config{Brokers: brokers, Topic: "hashed", Partitions: 7}, c.apply)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	vectors := map[string]int32{
+		"21":                         -973932308,
+		"foobar":                     -790332482,
+		"a-little-bit-long-string":   -985981536,
+		"a-little-bit-longer-string": -1486304829,
+		"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8": -58897971,
+		"abc": 479470107,
+	}
+	for k := range vectors {
+		if err := l.Send(ctx, []byte(k), []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.ReadToEnd(ctx); err != nil {
+		t.Fatal(err)
+	}
+	recs := c.snapshot()
+	if len(recs) != len(vectors) {
+		t.Fatalf("applied %d records", len(recs))
+	}
+	for _, r := range recs {
+		want := int32((uint32(vectors[string(r.Key)]) & 0x7fffffff) % 7)
+		if r.Partition != want {
+			t.Errorf("key %q on partition %d, Kafka's partitioner picks %d", r.Key, r.Partition, want)
+		}
 	}
 }

@@ -177,7 +177,7 @@ func (m *configMap) UnmarshalJSON(b []byte) error {
 			}
 			out[k] = &s
 		case v[0] == '{' || v[0] == '[':
-			return fmt.Errorf("cannot deserialize value of type `java.lang.String` from %s value (key %q)", tokenKind(v[0]), k)
+			return &valueTypeError{msg: fmt.Sprintf("Cannot deserialize JSON %s for key %q: expected a string", tokenKind(v[0]), k)}
 		default: // number, true, false: their literal text
 			s := string(v)
 			out[k] = &s
@@ -187,11 +187,17 @@ func (m *configMap) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// valueTypeError is a config value of the wrong JSON type; its text is the
+// whole response message.
+type valueTypeError struct{ msg string }
+
+func (e *valueTypeError) Error() string { return e.msg }
+
 func tokenKind(c byte) string {
 	if c == '{' {
-		return "Object"
+		return "object"
 	}
-	return "Array"
+	return "array"
 }
 
 // strings returns the map without null values.

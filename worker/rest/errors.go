@@ -38,10 +38,7 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Message }
 
-// Is makes errors.Is(err, e.Kind) true.
-func (e *Error) Is(target error) bool { return e.Kind != nil && errors.Is(e.Kind, target) }
-
-// Unwrap returns the sentinel the error matches.
+// Unwrap returns the sentinel the error matches with errors.Is.
 func (e *Error) Unwrap() error { return e.Kind }
 
 // NotFound returns a 404 error (matches ErrNotFound) with a formatted message.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -142,12 +143,60 @@ func decodeBody(r *http.Request, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	if err := dec.Decode(v); err != nil {
-		return BadRequest("Malformed JSON in request body: %v", err)
+		return BadRequest("%s", jsonErrorMessage(err))
 	}
 	if dec.More() {
 		return BadRequest("Malformed JSON in request body: unexpected data after the JSON document")
 	}
 	return nil
+}
+
+// jsonErrorMessage describes a body decoding error in JSON terms (never Go
+// type names).
+func jsonErrorMessage(err error) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	var val *valueTypeError
+	switch {
+	case errors.As(err, &val):
+		return val.msg
+	case errors.As(err, &syn):
+		return fmt.Sprintf("Malformed JSON in request body at offset %d: %s", syn.Offset, syn.Error())
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+		return "Malformed JSON in request body: unexpected end of input"
+	case errors.As(err, &typ):
+		where := ""
+		if typ.Field != "" {
+			where = fmt.Sprintf(" for field %q", typ.Field)
+		}
+		return fmt.Sprintf("Cannot deserialize JSON %s%s: expected %s", typ.Value, where, jsonKind(typ.Type))
+	}
+	return "Malformed JSON in request body: " + err.Error()
+}
+
+// jsonKind names the JSON value a Go type decodes from.
+func jsonKind(t reflect.Type) string {
+	if t == nil {
+		return "another value"
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64:
+		return "a number"
+	}
+	return "another value"
 }
 
 // boolParam parses an optional boolean query parameter ("true"/"false",

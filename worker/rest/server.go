@@ -6,7 +6,42 @@
 // Every error response is {"error_code": <status>, "message": "..."}; the
 // status comes from the error the Herder returns (see ErrNotFound and the
 // other sentinels, and Error), mapped in one place. Unknown paths are 404
-// and wrong methods 405, in the same JSON shape.
+// and wrong methods 405, in the same JSON shape; a panicking handler is a
+// 500 in that shape too.
+//
+// Endpoints (success statuses as Kafka Connect's):
+//
+//	GET    /                                         200 ServerInfo
+//	GET    /health                                   200 / 503 WorkerStatus
+//	GET    /connectors[?expand=status&expand=info]   200 names, or {name: {status, info}}
+//	POST   /connectors                               201 ConnectorInfo + Location
+//	GET    /connectors/{c}                           200 ConnectorInfo
+//	DELETE /connectors/{c}                           204
+//	GET    /connectors/{c}/config                    200 config
+//	PUT    /connectors/{c}/config                    200, or 201 + Location when created
+//	PATCH  /connectors/{c}/config                    200 (null value deletes a key)
+//	GET    /connectors/{c}/status                    200 ConnectorStateInfo
+//	POST   /connectors/{c}/restart[?includeTasks=&onlyFailed=]  204, or 202 + ConnectorStateInfo
+//	PUT    /connectors/{c}/pause, /resume            202
+//	PUT    /connectors/{c}/stop                      204
+//	GET    /connectors/{c}/tasks                     200 []TaskInfo
+//	GET    /connectors/{c}/tasks/{t}/status          200 TaskState
+//	POST   /connectors/{c}/tasks/{t}/restart         204
+//	GET    /connectors/{c}/topics                    200 {c: {topics}}
+//	PUT    /connectors/{c}/topics/reset              202
+//	GET    /connectors/{c}/offsets                   200 ConnectorOffsets
+//	PATCH  /connectors/{c}/offsets                   200 Message
+//	DELETE /connectors/{c}/offsets                   200 Message
+//	GET    /connector-plugins[?connectorsOnly=false] 200 []PluginInfo
+//	GET    /connector-plugins/{p}/config             200 []connect.ConfigKeyInfo
+//	PUT    /connector-plugins/{p}/config/validate    200 connect.ConfigInfos
+//	GET    /admin/loggers                            200 {name: LoggerLevel}
+//	GET    /admin/loggers/{name}                     200 LoggerLevel
+//	PUT    /admin/loggers/{name}[?scope=cluster]     200 affected names (204 for cluster)
+//	GET    /metrics                                  Options.Metrics
+//
+// Config bodies are decoded as Kafka decodes a Map<String,String>: numbers
+// and booleans are accepted and kept as their literal text.
 package rest
 
 import (
@@ -139,6 +174,17 @@ type Server struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// baseCtx is the parent of every request's context when served by
+	// Start; Close cancels it once the graceful phase is over.
+	baseCtx    context.Context
+	cancelBase context.CancelFunc
+
+	// inflight counts running handlers (guarded by flightMu); Close waits
+	// for it to reach zero.
+	flightMu sync.Mutex
+	flightCV *sync.Cond
+	inflight int
 }
 
 // ErrServerClosed is returned by Start after Close.
@@ -165,6 +211,8 @@ func New(opts Options) *Server {
 		opts.MaxBodyBytes = 8 << 20
 	}
 	s := &Server{opts: opts, log: opts.Logger}
+	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
+	s.flightCV = sync.NewCond(&s.flightMu)
 	s.handler = s.middleware(s.routes())
 	return s
 }
@@ -189,15 +237,18 @@ func (s *Server) Start() error {
 		return fmt.Errorf("rest: listen %s: %w", s.opts.Listen, err)
 	}
 	s.ln = ln
-	s.srv = &http.Server{
+	srv := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return s.baseCtx },
 	}
-	s.done = make(chan struct{})
+	s.srv = srv
+	done := make(chan struct{})
+	s.done = done
 	go func() {
-		defer close(s.done)
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		defer close(done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("rest: serve failed", "err", err)
 			s.mu.Lock()
 			s.serveErr = err
@@ -219,25 +270,36 @@ func (s *Server) Addr() net.Addr {
 }
 
 // Close shuts the server down: it stops accepting, waits up to
-// ShutdownTimeout for in-flight requests, then closes the remaining
-// connections, and waits for the serving goroutine. Idempotent; later
-// calls return the first call's result. Safe before Start.
+// ShutdownTimeout for in-flight requests, then cancels the contexts of the
+// remaining requests and closes their connections, and returns once the
+// serving goroutine and every handler have returned (Herder methods must
+// honour their context). It returns the graceful phase's error (e.g. the
+// deadline, when requests had to be cut short). Idempotent; later calls
+// return the first call's result. Safe before Start; after Close, Start
+// fails with ErrServerClosed.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
-		s.closed = true // Start after Close fails
+		s.closed = true
 		srv, done := s.srv, s.done
 		s.mu.Unlock()
-		if srv == nil {
-			return
+		var err error
+		if srv != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
+			err = srv.Shutdown(ctx)
+			cancel()
+			s.cancelBase()
+			if err != nil {
+				err = errors.Join(err, srv.Close())
+			}
+			<-done
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
-		defer cancel()
-		err := srv.Shutdown(ctx)
-		if err != nil {
-			err = errors.Join(err, srv.Close())
+		s.cancelBase()
+		s.flightMu.Lock()
+		for s.inflight > 0 {
+			s.flightCV.Wait()
 		}
-		<-done
+		s.flightMu.Unlock()
 		s.mu.Lock()
 		s.closeErr = errors.Join(err, s.serveErr)
 		s.mu.Unlock()
@@ -274,6 +336,17 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
+		s.flightMu.Lock()
+		s.inflight++
+		s.flightMu.Unlock()
+		defer func() {
+			s.flightMu.Lock()
+			s.inflight--
+			if s.inflight == 0 {
+				s.flightCV.Broadcast()
+			}
+			s.flightMu.Unlock()
+		}()
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler { //nolint:errorlint // sentinel value, compared as net/http does

@@ -141,14 +141,18 @@ type sinkRunner struct {
 func (r *sinkRunner) loop(ctx context.Context) error {
 	r.lastFlush = time.Now()
 	for {
-		fs := r.cl.PollRecords(ctx, r.cfg.MaxPollRecords)
+		// A poll waits at most until the next flush is due, so that what
+		// was put gets flushed and committed even when no more records come.
+		pctx, cancel := context.WithDeadline(ctx, r.lastFlush.Add(r.cfg.OffsetFlushInterval))
+		fs := r.cl.PollRecords(pctx, r.cfg.MaxPollRecords)
+		cancel()
 		if ctx.Err() != nil {
 			r.cl.AllowRebalance()
 			return ctx.Err()
 		}
 		var ferr error
 		fs.EachError(func(t string, p int32, err error) {
-			if ferr == nil && !errors.Is(err, context.Canceled) {
+			if ferr == nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 				ferr = fmt.Errorf("consuming %s/%d: %w", t, p, err)
 			}
 		})

@@ -1,0 +1,304 @@
+// Package engine runs what a worker is assigned: for each connector a plugin
+// process running the connector instance, and for each task a plugin process
+// plus a task runner (worker/taskrun) moving its records. Apply takes the
+// desired state (connector configs, task configs, target states, as read
+// from the config topic) and reconciles the running set with it: only what
+// changed is started, stopped or restarted. States (RUNNING, PAUSED, FAILED
+// with a trace ...) are reported through the StateReporter.
+//
+// Ownership: the Engine owns one goroutine per running connector (its event
+// stream) and one per running task (its runner); Close stops them all and
+// waits. Apply, Restart and Close may be called from any goroutine; they are
+// serialized by the engine's mutex, which is never held while waiting for a
+// plugin call (lock order: Engine.mu, then nothing).
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tributary-data/tributary/plugins/pluginpb"
+	"github.com/tributary-data/tributary/worker/taskrun"
+)
+
+// Target states of a connector, as Kafka Connect names them.
+const (
+	TargetStarted = "STARTED"
+	TargetPaused  = "PAUSED"
+	TargetStopped = "STOPPED"
+)
+
+// States reported for connectors and tasks.
+const (
+	StateRunning    = "RUNNING"
+	StatePaused     = "PAUSED"
+	StateStopped    = "STOPPED"
+	StateFailed     = "FAILED"
+	StateUnassigned = "UNASSIGNED"
+	StateRestarting = "RESTARTING"
+)
+
+// Connector is the desired state of one connector.
+type Connector struct {
+	Config      map[string]string   // with secrets resolved
+	TargetState string              // TargetStarted, TargetPaused or TargetStopped
+	Tasks       []map[string]string // committed task configs
+}
+
+// Desired is what the engine should run, by connector name.
+type Desired map[string]Connector
+
+// StateReporter receives state changes (written to the status topic).
+type StateReporter interface {
+	ConnectorState(name, state, trace string)
+	TaskState(connector string, task int, state, trace string)
+}
+
+// Plugins finds the plugin binary serving a connector class (or alias).
+type Plugins interface {
+	Binary(class string) (path string, typ pluginpb.ConnectorType, err error)
+}
+
+// Offsets reads a connector's stored source offsets (for a task's start).
+type Offsets interface {
+	Get(ctx context.Context, connector string) ([]taskrun.Offset, error)
+	taskrun.OffsetWriter
+}
+
+// TaskConfigsWriter stores new task configs a connector produced (the
+// leader's job; the engine calls it when a connector's TaskConfigs differ
+// from the desired ones, or it asked for reconfiguration).
+type TaskConfigsWriter interface {
+	PutTaskConfigs(ctx context.Context, connector string, tasks []map[string]string) error
+}
+
+// Options are the engine's dependencies.
+type Options struct {
+	Brokers     []string
+	Plugins     Plugins
+	Offsets     Offsets
+	TaskConfigs TaskConfigsWriter
+	States      StateReporter
+	Producer    *kgo.Client // shared by source tasks and dead letter queues
+	// ConsumerOpts are added to every sink task's consumer options.
+	ConsumerOpts        []kgo.Opt
+	OffsetFlushInterval time.Duration
+	Logger              *slog.Logger
+	Metrics             *taskrun.Metrics
+}
+
+// Engine runs connectors and tasks.
+type Engine struct {
+	opts Options
+
+	mu         sync.Mutex
+	connectors map[string]*runningConnector
+	tasks      map[taskID]*runningTask
+	desired    Desired
+	closed     bool
+}
+
+type taskID struct {
+	connector string
+	task      int
+}
+
+// New returns an engine running nothing.
+func New(opts Options) *Engine {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Engine{opts: opts, connectors: map[string]*runningConnector{}, tasks: map[taskID]*runningTask{}, desired: Desired{}}
+}
+
+// ErrClosed is returned by calls after Close.
+var ErrClosed = errors.New("engine: closed")
+
+// Apply reconciles the running connectors and tasks with d. Work whose
+// config and target state are unchanged keeps running untouched.
+func (e *Engine) Apply(ctx context.Context, d Desired) error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return ErrClosed
+	}
+	e.desired = cloneDesired(d)
+	var stopC []*runningConnector
+	var stopT []*runningTask
+	for name, rc := range e.connectors {
+		want, ok := d[name]
+		if !ok || want.TargetState == TargetStopped || !maps.Equal(want.Config, rc.config) {
+			stopC = append(stopC, rc)
+			delete(e.connectors, name)
+		}
+	}
+	for id, rt := range e.tasks {
+		want, ok := d[id.connector]
+		if !ok || want.TargetState != TargetStarted || id.task >= len(want.Tasks) || !maps.Equal(want.Tasks[id.task], rt.config) {
+			stopT = append(stopT, rt)
+			delete(e.tasks, id)
+		}
+	}
+	e.mu.Unlock()
+
+	e.stopAll(ctx, stopC, stopT)
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return ErrClosed
+	}
+	for _, name := range sortedNames(d) {
+		want := d[name]
+		switch want.TargetState {
+		case TargetStopped:
+			e.opts.States.ConnectorState(name, StateStopped, "")
+			continue
+		case TargetPaused:
+			for i := range want.Tasks {
+				e.opts.States.TaskState(name, i, StatePaused, "")
+			}
+		}
+		if _, ok := e.connectors[name]; !ok {
+			e.connectors[name] = e.startConnector(name, want)
+		} else if want.TargetState == TargetPaused {
+			e.opts.States.ConnectorState(name, StatePaused, "")
+		} else {
+			e.opts.States.ConnectorState(name, StateRunning, "")
+		}
+		if want.TargetState != TargetStarted {
+			continue
+		}
+		for i, tc := range want.Tasks {
+			id := taskID{name, i}
+			if _, ok := e.tasks[id]; !ok {
+				e.tasks[id] = e.startTask(id, want.Config, tc)
+			}
+		}
+	}
+	return nil
+}
+
+// RestartConnector restarts a connector instance (and, with tasks, its
+// tasks; with onlyFailed, only the failed ones).
+func (e *Engine) RestartConnector(ctx context.Context, name string, tasks, onlyFailed bool) error {
+	e.mu.Lock()
+	want, ok := e.desired[name]
+	if !ok {
+		e.mu.Unlock()
+		return fmt.Errorf("engine: connector %q is not assigned here", name)
+	}
+	var stopC []*runningConnector
+	var stopT []*runningTask
+	if rc := e.connectors[name]; rc != nil && (!onlyFailed || rc.failed()) {
+		stopC = append(stopC, rc)
+		delete(e.connectors, name)
+	}
+	if tasks {
+		for id, rt := range e.tasks {
+			if id.connector == name && (!onlyFailed || rt.failed()) {
+				stopT = append(stopT, rt)
+				delete(e.tasks, id)
+			}
+		}
+	}
+	e.mu.Unlock()
+	if len(stopC) > 0 {
+		e.opts.States.ConnectorState(name, StateRestarting, "")
+	}
+	for _, rt := range stopT {
+		e.opts.States.TaskState(name, rt.id.task, StateRestarting, "")
+	}
+	e.stopAll(ctx, stopC, stopT)
+	d := e.snapshotDesired()
+	d[name] = want
+	return e.Apply(ctx, d)
+}
+
+// RestartTask restarts one task.
+func (e *Engine) RestartTask(ctx context.Context, name string, task int) error {
+	e.mu.Lock()
+	rt := e.tasks[taskID{name, task}]
+	delete(e.tasks, taskID{name, task})
+	e.mu.Unlock()
+	if rt != nil {
+		e.opts.States.TaskState(name, task, StateRestarting, "")
+		e.stopAll(ctx, nil, []*runningTask{rt})
+	}
+	return e.Apply(ctx, e.snapshotDesired())
+}
+
+func (e *Engine) snapshotDesired() Desired {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return cloneDesired(e.desired)
+}
+
+// Close stops every connector and task (tasks flush and store offsets on
+// the way out) and waits. Idempotent.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	var stopC []*runningConnector
+	var stopT []*runningTask
+	for _, rc := range e.connectors {
+		stopC = append(stopC, rc)
+	}
+	for _, rt := range e.tasks {
+		stopT = append(stopT, rt)
+	}
+	e.connectors, e.tasks = map[string]*runningConnector{}, map[taskID]*runningTask{}
+	e.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	e.stopAll(ctx, stopC, stopT)
+	return nil
+}
+
+// stopAll stops tasks then connectors, in parallel, and waits.
+func (e *Engine) stopAll(ctx context.Context, cs []*runningConnector, ts []*runningTask) {
+	var wg sync.WaitGroup
+	for _, rt := range ts {
+		wg.Add(1)
+		go func() { defer wg.Done(); rt.stop(ctx) }()
+	}
+	wg.Wait()
+	for _, rc := range cs {
+		wg.Add(1)
+		go func() { defer wg.Done(); rc.stop(ctx) }()
+	}
+	wg.Wait()
+}
+
+func cloneDesired(d Desired) Desired {
+	out := make(Desired, len(d))
+	for k, v := range d {
+		c := Connector{Config: maps.Clone(v.Config), TargetState: v.TargetState}
+		for _, t := range v.Tasks {
+			c.Tasks = append(c.Tasks, maps.Clone(t))
+		}
+		out[k] = c
+	}
+	return out
+}
+
+func sortedNames(d Desired) []string {
+	names := make([]string, 0, len(d))
+	for n := range d {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
