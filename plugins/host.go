@@ -294,4 +294,6 @@ func (r *Registry) Class(class string) (*pluginpb.ConnectorClass, bool) {
 }
 
 // Classes lists every installed class.
-func (r *Registry) Classes() []*pluginpb.ConnectorClass { return append([]*pluginpb.ConnectorClass(nil), r.all...) }
+func (r *Registry) Classes() []*pluginpb.ConnectorClass {
+	return append([]*pluginpb.ConnectorClass(nil), r.all...)
+}

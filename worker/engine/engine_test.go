@@ -2,8 +2,8 @@ package engine
 
 import (
 	"context"
-	"log/slog"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"

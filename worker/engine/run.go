@@ -237,7 +237,7 @@ func (e *Engine) runTask(ctx context.Context, rt *runningTask, cfg map[string]st
 			Brokers: e.opts.Brokers, ClientOpts: e.opts.ConsumerOpts, Group: "connect-" + name,
 			Topics: splitList(cfg["topics"]), TopicsRegex: strings.TrimSpace(cfg["topics.regex"]),
 			Producer: e.opts.Producer, DLQTopic: strings.TrimSpace(cfg["errors.deadletterqueue.topic.name"]),
-			DLQContextHeaders: strings.TrimSpace(cfg["errors.deadletterqueue.context.headers.enable"]) == "true",
+			DLQContextHeaders:   strings.TrimSpace(cfg["errors.deadletterqueue.context.headers.enable"]) == "true",
 			OffsetFlushInterval: e.opts.OffsetFlushInterval,
 			Logger:              e.opts.Logger.With("connector", name, "task", rt.id.task), Metrics: e.opts.Metrics,
 		})
