@@ -11,12 +11,15 @@ TEST_TIMEOUT ?= 15m
 
 all: build
 
+# tributary and every plugin binary (tributary-connector-*) into ./bin; a
+# worker's default plugin.path is the folder of its own executable.
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/tributary ./cmd/tributary
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
 
-# The main job: the embedded broker on 127.0.0.1:9092, data in ./data.
+# The main job: the embedded broker (Kafka on 127.0.0.1:9092, metrics on :9100)
+# and one worker (REST on 127.0.0.1:8083), data in ./data.
 run: build
-	./$(BIN)/tributary broker --listen 127.0.0.1:9092 --data-dir ./data/broker --metrics-listen 127.0.0.1:9100
+	./$(BIN)/tributary dev --data-dir ./data
 
 # Installs what the tests need (Debian packages: kcat), then vets and tests.
 test: test-deps build vet unit

@@ -31,6 +31,8 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"broker", "run the Kafka-compatible broker", runBroker},
+		{"worker", "run a Connect worker (REST API, connectors, tasks)", runWorker},
+		{"dev", "run the embedded broker and one worker (Kafka :9092, REST :8083)", runDev},
 		{"perf", "measure produce/consume throughput against any Kafka broker", runPerf},
 		{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) error {
 			fmt.Fprintf(stdout, "tributary %s (commit %s)\n", version, commit)

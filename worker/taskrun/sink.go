@@ -57,7 +57,7 @@ type SinkConfig struct {
 // On the way out it flushes the task and commits what was flushed.
 func RunSink(ctx context.Context, cfg SinkConfig) error {
 	if cfg.OffsetFlushInterval <= 0 {
-		cfg.OffsetFlushInterval = 10 * time.Second
+		cfg.OffsetFlushInterval = time.Second
 	}
 	if cfg.MaxPollRecords <= 0 {
 		cfg.MaxPollRecords = 10_000
@@ -79,6 +79,9 @@ func RunSink(ctx context.Context, cfg SinkConfig) error {
 		kgo.BlockRebalanceOnPoll(),
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		// A crashed worker's partitions move after 10 s rather than the
+		// consumer default of 45 s.
+		kgo.SessionTimeout(10 * time.Second), kgo.HeartbeatInterval(time.Second),
 		kgo.OnPartitionsAssigned(r.assigned),
 		kgo.OnPartitionsRevoked(r.revoked),
 		kgo.OnPartitionsLost(r.lost),

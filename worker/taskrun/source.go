@@ -69,7 +69,7 @@ type batch struct {
 // of everything acknowledged.
 func RunSource(ctx context.Context, cfg SourceConfig) error {
 	if cfg.OffsetFlushInterval <= 0 {
-		cfg.OffsetFlushInterval = 10 * time.Second
+		cfg.OffsetFlushInterval = time.Second
 	}
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = 200_000

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tributary-data/tributary/internal/configfile"
+	"github.com/tributary-data/tributary/worker/herder"
+	"github.com/tributary-data/tributary/worker/rest"
+	"github.com/tributary-data/tributary/worker/workerconfig"
+)
+
+func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	def := workerconfig.Default()
+	configPath := fs.String("config", "", "worker config: JSON, or a Kafka Connect worker .properties file")
+	bootstrap := fs.String("bootstrap-servers", strings.Join(def.BootstrapServers, ","), "Kafka brokers, HOST:PORT[,HOST:PORT]")
+	groupID := fs.String("group-id", def.GroupID, "worker cluster id (workers sharing it share connectors)")
+	restListen := fs.String("rest-listen", def.RESTListen, "REST API address, HOST:PORT")
+	pluginPath := fs.String("plugin-path", "", "folder of tributary-connector-* plugins (default: the folder of this executable)")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	logFormat := fs.String("log-format", "text", "text or json")
+	var sets multiFlag
+	fs.Var(&sets, "set", "worker config key=value, repeatable")
+	setUsage(fs, "tributary worker [--config FILE] --bootstrap-servers HOST:PORT --group-id ID --rest-listen HOST:PORT --plugin-path DIR [--set key=value ...]", func(w io.Writer) {
+		fmt.Fprintf(w, "\nConfig keys (config file or --set; Kafka Connect's worker names):\n")
+		for _, k := range workerconfig.Keys() {
+			fmt.Fprintf(w, "  %s\n      %s\n", k[0], k[1])
+		}
+		fmt.Fprintf(w, "\nPrecedence: defaults < config file < environment < flags < --set.\n")
+	})
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	if err := applyEnv(fs); err != nil {
+		return err
+	}
+	cfg := def
+	if *configPath != "" {
+		m, err := configfile.Load(*configPath)
+		if err != nil {
+			return err
+		}
+		for _, k := range sortedMapKeys(m) {
+			if cfg, err = cfg.Set(k, m[k]); err != nil {
+				return fmt.Errorf("%s: %w", *configPath, err)
+			}
+		}
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	for _, o := range []struct{ flag, key, val string }{
+		{"bootstrap-servers", "bootstrap.servers", *bootstrap}, {"group-id", "group.id", *groupID},
+		{"rest-listen", "rest.listen", *restListen}, {"plugin-path", "plugin.path", *pluginPath},
+	} {
+		if !given[o.flag] {
+			continue
+		}
+		var err error
+		if cfg, err = cfg.Set(o.key, o.val); err != nil {
+			return err
+		}
+	}
+	for _, s := range sets {
+		k, v, ok := strings.Cut(s, "=")
+		if !ok {
+			return fmt.Errorf("%w: --set %q: want key=value", errUsage, s)
+		}
+		var err error
+		if cfg, err = cfg.Set(strings.TrimSpace(k), v); err != nil {
+			return err
+		}
+	}
+	if cfg.PluginPath == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("finding the default plugin path: %w (set --plugin-path)", err)
+		}
+		cfg.PluginPath = filepath.Dir(exe)
+	}
+	logger, err := newLogger(stderr, *logLevel, *logFormat)
+	if err != nil {
+		return err
+	}
+	return serveWorker(ctx, cfg, logger)
+}
+
+// serveWorker runs a worker until ctx is done: it waits for Kafka to be
+// reachable, opens the herder, and serves the REST API.
+func serveWorker(ctx context.Context, cfg workerconfig.Config, logger *slog.Logger) error {
+	cfg, err := cfg.Validate()
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var h *herder.Herder
+	for delay := 500 * time.Millisecond; ; delay = min(delay*2, 10*time.Second) {
+		octx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		h, err = herder.Open(octx, herder.Config{
+			Brokers: cfg.BootstrapServers, GroupID: cfg.GroupID, WorkerID: cfg.WorkerID(), PluginPath: cfg.PluginPath,
+			ConfigTopic: cfg.ConfigTopic, OffsetTopic: cfg.OffsetTopic, StatusTopic: cfg.StatusTopic,
+			ReplicationFactor: cfg.ReplicationFactor, OffsetFlushInterval: cfg.OffsetFlushInterval,
+			Version: version, Commit: commit, Logger: logger, Registerer: reg, ConverterDefaults: cfg.ConverterDefaults,
+		})
+		cancel()
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if errors.Is(err, workerconfig.ErrConfig) || strings.Contains(err.Error(), "plugin.path") {
+			return err
+		}
+		logger.Warn("worker not started yet; retrying", "err", err, "retry_in", delay)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(delay):
+		}
+	}
+	levels := rest.NewLevelRegistry(slog.LevelInfo)
+	srv := rest.New(rest.Options{Herder: h, Loggers: levels, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Logger: logger, Listen: cfg.RESTListen})
+	if err := srv.Start(); err != nil {
+		h.Close()
+		return fmt.Errorf("REST API on %s: %w", cfg.RESTListen, err)
+	}
+	logger.Info("worker started", "rest", srv.Addr().String(), "worker_id", cfg.WorkerID(), "group_id", cfg.GroupID, "brokers", cfg.BootstrapServers, "plugin_path", cfg.PluginPath)
+	<-ctx.Done()
+	logger.Info("worker shutting down")
+	rerr := srv.Close()
+	herr := h.Close()
+	logger.Info("worker stopped")
+	return errors.Join(rerr, herr)
+}
+
+func sortedMapKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,314 @@
+// Package herder is the worker's brain: it keeps the connector configs,
+// source offsets and statuses in the internal topics (worker/configstore,
+// offsetstore, statusstore), runs what the configs ask for through the
+// engine (worker/engine), and implements the REST API's operations
+// (worker/rest.Herder).
+//
+// This herder runs the whole cluster's work on this worker (one member);
+// every worker of a group.id reads and writes the same topics. Membership
+// and assignment across several workers is the distributed issue's work.
+//
+// Ownership: Open starts one goroutine, the reconciler, which applies every
+// config change to the engine; Close stops it, the engine (tasks flush and
+// store their offsets), the stores and the producer, in that order.
+package herder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tributary-data/tributary/plugins"
+	"github.com/tributary-data/tributary/worker/configstore"
+	"github.com/tributary-data/tributary/worker/engine"
+	"github.com/tributary-data/tributary/worker/kafkalog"
+	"github.com/tributary-data/tributary/worker/offsetstore"
+	"github.com/tributary-data/tributary/worker/statusstore"
+	"github.com/tributary-data/tributary/worker/taskrun"
+)
+
+// Config configures a herder. Keys are Kafka Connect's worker keys where
+// it has them (bootstrap.servers, group.id, config.storage.topic, ...).
+type Config struct {
+	Brokers             []string
+	GroupID             string
+	WorkerID            string // this worker's REST host:port, as statuses show it
+	PluginPath          string
+	ConfigTopic         string
+	OffsetTopic         string
+	StatusTopic         string
+	ReplicationFactor   int16
+	OffsetFlushInterval time.Duration
+	Version, Commit     string
+	Logger              *slog.Logger
+	Registerer          prometheus.Registerer
+	ClientOptions       []kgo.Opt // TLS, SASL ... for every Kafka client of the worker
+	// ConverterDefaults are worker-wide converter keys (key.converter ...)
+	// that connectors inherit unless they set their own.
+	ConverterDefaults map[string]string
+}
+
+// Herder runs connectors and serves the REST operations.
+type Herder struct {
+	cfg       Config
+	log       *slog.Logger
+	registry  *plugins.Registry
+	configs   *configstore.Store
+	offsets   *offsetstore.Store
+	status    *statusstore.Store
+	producer  *kgo.Client
+	admin     *kadm.Client
+	engine    *engine.Engine
+	clusterID string
+	ready     atomic.Bool
+
+	changed chan struct{} // a config change is waiting to be applied
+	stop    context.CancelFunc
+	wg      sync.WaitGroup
+
+	mu     sync.Mutex // guards applied
+	closed bool
+}
+
+// Open discovers the plugins, opens the internal topics (creating them
+// compacted when missing), and starts running the configured connectors.
+func Open(ctx context.Context, cfg Config) (h *Herder, err error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.OffsetFlushInterval <= 0 {
+		cfg.OffsetFlushInterval = time.Second
+	}
+	h = &Herder{cfg: cfg, log: cfg.Logger, changed: make(chan struct{}, 1)}
+	defer func() {
+		if err != nil {
+			h.closeResources()
+		}
+	}()
+	bins, derr := plugins.Discover(ctx, cfg.PluginPath, cfg.Logger)
+	if derr != nil {
+		if len(bins) == 0 {
+			return nil, fmt.Errorf("plugin.path %s: %w", cfg.PluginPath, derr)
+		}
+		h.log.Error("some plugins could not be loaded", "err", derr)
+	}
+	h.registry = plugins.NewRegistry(bins)
+	for _, c := range h.registry.Classes() {
+		h.log.Info("connector plugin", "class", c.Class, "aliases", c.Aliases, "version", c.Version)
+	}
+
+	opts := append([]kgo.Opt{kgo.SeedBrokers(cfg.Brokers...), kgo.ClientID("tributary-worker-" + cfg.GroupID)}, cfg.ClientOptions...)
+	h.producer, err = kgo.NewClient(append(opts, kgo.AllowAutoTopicCreation(), kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerBatchMaxBytes(1<<20), kgo.MaxBufferedRecords(500_000), kgo.ProducerLinger(0))...)
+	if err != nil {
+		return nil, err
+	}
+	h.admin = kadm.NewClient(h.producer)
+	md, err := h.admin.BrokerMetadata(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reaching Kafka at %v: %w", cfg.Brokers, err)
+	}
+	h.clusterID = md.Cluster
+
+	logCfg := func(topic string, partitions int32) kafkalog.Config {
+		return kafkalog.Config{Brokers: cfg.Brokers, Topic: topic, Partitions: partitions, ReplicationFactor: cfg.ReplicationFactor,
+			ClientID: "tributary-worker-" + cfg.GroupID, Logger: cfg.Logger, ExtraClientOptions: cfg.ClientOptions}
+	}
+	if h.offsets, err = offsetstore.Open(ctx, logCfg(cfg.OffsetTopic, 25)); err != nil {
+		return nil, fmt.Errorf("offset topic %s: %w", cfg.OffsetTopic, err)
+	}
+	if h.status, err = statusstore.Open(ctx, logCfg(cfg.StatusTopic, 5)); err != nil {
+		return nil, fmt.Errorf("status topic %s: %w", cfg.StatusTopic, err)
+	}
+	if h.configs, err = configstore.Open(ctx, configstore.Config{Log: logCfg(cfg.ConfigTopic, 1), Listener: func(configstore.Update) { h.signal() }}); err != nil {
+		return nil, fmt.Errorf("config topic %s: %w", cfg.ConfigTopic, err)
+	}
+	var metrics *taskrun.Metrics
+	if cfg.Registerer != nil {
+		metrics = taskrun.NewMetrics(cfg.Registerer)
+	}
+	h.engine = engine.New(engine.Options{
+		Brokers: cfg.Brokers, Plugins: h.registry, Offsets: offsetsAdapter{h.offsets}, TaskConfigs: h.configs,
+		States: statesAdapter{h}, Producer: h.producer, ConsumerOpts: cfg.ClientOptions,
+		OffsetFlushInterval: cfg.OffsetFlushInterval, Logger: cfg.Logger, Metrics: metrics,
+	})
+	rctx, cancel := context.WithCancel(context.Background())
+	h.stop = cancel
+	h.wg.Add(1)
+	go h.reconcile(rctx)
+	h.signal()
+	h.ready.Store(true)
+	return h, nil
+}
+
+func (h *Herder) signal() {
+	select {
+	case h.changed <- struct{}{}:
+	default:
+	}
+}
+
+// reconcile applies the config topic's state to the engine after each change.
+func (h *Herder) reconcile(ctx context.Context) {
+	defer h.wg.Done()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-h.changed:
+		}
+		snap := h.configs.Snapshot()
+		desired := engine.Desired{}
+		for name, cfg := range snap.Connectors {
+			resolved, err := resolveSecrets(cfg)
+			if err != nil {
+				h.reportConnector(name, engine.StateFailed, err.Error())
+				continue
+			}
+			merged := maps.Clone(h.cfg.ConverterDefaults)
+			if merged == nil {
+				merged = map[string]string{}
+			}
+			maps.Copy(merged, resolved)
+			desired[name] = engine.Connector{Config: merged, TargetState: string(snap.TargetStates[name]), Tasks: snap.Tasks[name]}
+		}
+		if err := h.engine.Apply(ctx, desired); err != nil && ctx.Err() == nil {
+			h.log.Error("applying the connector configs failed", "err", err)
+		}
+	}
+}
+
+// Close stops every connector and task and closes the stores. Idempotent.
+func (h *Herder) Close() error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil
+	}
+	h.closed = true
+	h.mu.Unlock()
+	h.ready.Store(false)
+	if h.stop != nil {
+		h.stop()
+	}
+	h.wg.Wait()
+	return h.closeResources()
+}
+
+func (h *Herder) closeResources() error {
+	var errs []error
+	if h.engine != nil {
+		errs = append(errs, h.engine.Close())
+	}
+	for _, c := range []interface{ Close() error }{h.configs, h.offsets, h.status} {
+		if c != nil && !isNilStore(c) {
+			errs = append(errs, c.Close())
+		}
+	}
+	if h.producer != nil {
+		h.producer.Close()
+	}
+	return errors.Join(errs...)
+}
+
+func isNilStore(c interface{ Close() error }) bool {
+	switch s := c.(type) {
+	case *configstore.Store:
+		return s == nil
+	case *offsetstore.Store:
+		return s == nil
+	case *statusstore.Store:
+		return s == nil
+	}
+	return false
+}
+
+// reportConnector and reportTask write statuses; reports about connectors
+// no longer configured are dropped (they were deleted meanwhile).
+func (h *Herder) reportConnector(name, state, trace string) {
+	if _, ok := h.configs.Snapshot().Connectors[name]; !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.status.PutConnector(ctx, name, statusstore.Status{State: statusstore.State(state), Trace: trace, WorkerID: h.cfg.WorkerID}); err != nil {
+		h.log.Warn("writing a connector status failed", "connector", name, "err", err)
+	}
+}
+
+func (h *Herder) reportTask(name string, task int, state, trace string) {
+	if _, ok := h.configs.Snapshot().Connectors[name]; !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.status.PutTask(ctx, name, task, statusstore.Status{State: statusstore.State(state), Trace: trace, WorkerID: h.cfg.WorkerID}); err != nil {
+		h.log.Warn("writing a task status failed", "connector", name, "task", task, "err", err)
+	}
+}
+
+type statesAdapter struct{ h *Herder }
+
+func (s statesAdapter) ConnectorState(name, state, trace string) {
+	s.h.reportConnector(name, state, trace)
+}
+func (s statesAdapter) TaskState(name string, task int, state, trace string) {
+	s.h.reportTask(name, task, state, trace)
+}
+
+// offsetsAdapter serves the engine's offset needs from the offset store.
+type offsetsAdapter struct{ s *offsetstore.Store }
+
+func (a offsetsAdapter) Get(ctx context.Context, connector string) ([]taskrun.Offset, error) {
+	if err := a.s.ReadToEnd(ctx); err != nil {
+		return nil, err
+	}
+	var out []taskrun.Offset
+	for _, po := range a.s.Get(connector) {
+		p, err := marshalJSON(po.Partition)
+		if err != nil {
+			return nil, err
+		}
+		o, err := marshalJSON(po.Offset)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, taskrun.Offset{PartitionJSON: p, OffsetJSON: o})
+	}
+	return out, nil
+}
+
+func (a offsetsAdapter) Put(ctx context.Context, connector string, offs []taskrun.Offset) error {
+	pos := make([]offsetstore.PartitionOffset, 0, len(offs))
+	for _, o := range offs {
+		p, err := unmarshalJSON(o.PartitionJSON)
+		if err != nil {
+			return fmt.Errorf("source partition %s: %w", o.PartitionJSON, err)
+		}
+		v, err := unmarshalJSON(o.OffsetJSON)
+		if err != nil {
+			return fmt.Errorf("source offset %s: %w", o.OffsetJSON, err)
+		}
+		pos = append(pos, offsetstore.PartitionOffset{Partition: p, Offset: v})
+	}
+	return a.s.Put(ctx, connector, pos)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
