@@ -7,7 +7,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 # Test budget: the whole `make test` must stay under 20 minutes on 2 cores.
 TEST_TIMEOUT ?= 15m
 
-.PHONY: all build run test test-deps vet unit bench bench-broker fuzz clean
+.PHONY: all build run test test-deps vet unit bench bench-broker generate fuzz clean
 
 all: build
 
@@ -41,6 +41,10 @@ bench: bench-broker
 # BENCH_FLAGS e.g. "--runs 3 --brokers tributary,kfake,kfake-fsync --out bench.md".
 bench-broker: build
 	$(GO) run ./bench/brokerbench --tributary ./$(BIN)/tributary $(BENCH_FLAGS)
+
+# Regenerates the committed gRPC code of the plugin boundary (plugins/pluginpb).
+generate:
+	bash scripts/generate.sh
 
 # Short fuzzing runs of every fuzz target (the seed corpora run in `make test`).
 FUZZTIME ?= 30s
