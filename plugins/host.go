@@ -117,6 +117,13 @@ func (p *Process) Err(err error) error {
 	return err
 }
 
+// IsRetriable reports whether a plugin call failed with an error the
+// connector marked retriable (connect.ErrRetriable): the call may be retried.
+func IsRetriable(err error) bool {
+	st, ok := status.FromError(err)
+	return ok && st.Code() == codes.Aborted
+}
+
 // Binary is a plugin binary found in plugin.path and what it serves.
 type Binary struct {
 	Path    string

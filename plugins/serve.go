@@ -110,6 +110,9 @@ func toStatus(err error) error {
 	if errors.Is(err, errConfig) {
 		return status.Error(codes.InvalidArgument, err.Error())
 	}
+	if connect.IsRetriable(err) {
+		return status.Error(codes.Aborted, err.Error())
+	}
 	return status.Error(codes.Unknown, err.Error())
 }
 

@@ -208,6 +208,10 @@ func (e *Engine) runTask(ctx context.Context, rt *runningTask, cfg map[string]st
 		}
 	}()
 	name := rt.id.connector
+	retry, logErrors, err := errorPolicy(cfg)
+	if err != nil {
+		return err
+	}
 	switch typ {
 	case pluginpb.ConnectorType_CONNECTOR_TYPE_SOURCE:
 		stored, err := e.opts.Offsets.Get(ctx, name)
@@ -225,6 +229,7 @@ func (e *Engine) runTask(ctx context.Context, rt *runningTask, cfg map[string]st
 		return taskrun.RunSource(ctx, taskrun.SourceConfig{
 			Connector: name, Task: rt.id.task, Plugin: proc.Plugin, PluginErr: proc.Err,
 			Producer: e.opts.Producer, Offsets: e.opts.Offsets, OffsetFlushInterval: e.opts.OffsetFlushInterval,
+			Retry: retry, LogErrors: logErrors,
 			Logger: e.opts.Logger.With("connector", name, "task", rt.id.task), Metrics: e.opts.Metrics,
 		})
 	case pluginpb.ConnectorType_CONNECTOR_TYPE_SINK:
@@ -238,8 +243,8 @@ func (e *Engine) runTask(ctx context.Context, rt *runningTask, cfg map[string]st
 			Topics: splitList(cfg["topics"]), TopicsRegex: strings.TrimSpace(cfg["topics.regex"]),
 			Producer: e.opts.Producer, DLQTopic: strings.TrimSpace(cfg["errors.deadletterqueue.topic.name"]),
 			DLQContextHeaders:   strings.TrimSpace(cfg["errors.deadletterqueue.context.headers.enable"]) == "true",
-			OffsetFlushInterval: e.opts.OffsetFlushInterval,
-			Logger:              e.opts.Logger.With("connector", name, "task", rt.id.task), Metrics: e.opts.Metrics,
+			OffsetFlushInterval: e.opts.OffsetFlushInterval, Retry: retry, LogErrors: logErrors,
+			Logger: e.opts.Logger.With("connector", name, "task", rt.id.task), Metrics: e.opts.Metrics,
 		})
 	}
 	return fmt.Errorf("class %s is neither a source nor a sink", class)
@@ -258,4 +263,33 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// errorPolicy reads errors.retry.timeout, errors.retry.delay.max.ms and
+// errors.log.enable (Kafka Connect's keys and defaults: no retries, 60 s
+// maximum delay, no logging).
+func errorPolicy(cfg map[string]string) (taskrun.Retry, bool, error) {
+	var r taskrun.Retry
+	ms := func(key string, def int64) (time.Duration, error) {
+		v := strings.TrimSpace(cfg[key])
+		if v == "" {
+			return time.Duration(def) * time.Millisecond, nil
+		}
+		var n int64
+		if _, err := fmt.Sscan(v, &n); err != nil || n < -1 {
+			return 0, fmt.Errorf("%s=%q: want milliseconds (-1: forever)", key, v)
+		}
+		if n < 0 {
+			return -1, nil
+		}
+		return time.Duration(n) * time.Millisecond, nil
+	}
+	var err error
+	if r.Timeout, err = ms("errors.retry.timeout", 0); err != nil {
+		return r, false, err
+	}
+	if r.MaxDelay, err = ms("errors.retry.delay.max.ms", 60000); err != nil {
+		return r, false, err
+	}
+	return r, strings.TrimSpace(cfg["errors.log.enable"]) == "true", nil
 }

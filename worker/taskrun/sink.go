@@ -49,8 +49,12 @@ type SinkConfig struct {
 	// is flushed and its consumer offsets committed.
 	OffsetFlushInterval time.Duration
 	MaxPollRecords      int
-	Logger              *slog.Logger
-	Metrics             *Metrics
+	Retry               Retry
+	// LogErrors is errors.log.enable: log every record sent to the DLQ or
+	// skipped (they are always counted in the metrics).
+	LogErrors bool
+	Logger    *slog.Logger
+	Metrics   *Metrics
 }
 
 // RunSink runs a sink task until ctx is done (nil: stopped) or it fails.
@@ -105,6 +109,9 @@ func RunSink(ctx context.Context, cfg SinkConfig) error {
 	go func() { defer wg.Done(); r.events(evCtx) }()
 
 	err = r.loop(ctx)
+	if ctx.Err() != nil {
+		err = nil // stopped: calls cut short by the stop are no failure
+	}
 	stopEvents()
 	wg.Wait()
 	// Last flush and commit of what was put; then leave the group.
@@ -165,6 +172,13 @@ func (r *sinkRunner) loop(ctx context.Context) error {
 		}
 		recs := fs.Records()
 		err := r.put(ctx, recs)
+		if err == nil {
+			fs.EachPartition(func(p kgo.FetchTopicPartition) {
+				if n := len(p.Records); n > 0 {
+					r.cfg.Metrics.setLag(r.cfg.Connector, r.cfg.Task, p.Topic, p.Partition, p.HighWatermark-p.Records[n-1].Offset-1)
+				}
+			})
+		}
 		if err == nil && (time.Since(r.lastFlush) >= r.cfg.OffsetFlushInterval || r.takeCommitRequest()) {
 			err = r.flush(ctx)
 		}
@@ -208,7 +222,11 @@ func (r *sinkRunner) put(ctx context.Context, recs []*kgo.Record) error {
 	r.cfg.Metrics.recordIn(r.cfg.Connector, r.cfg.Task, len(recs))
 	start := time.Now()
 	r.mu.Lock()
-	resp, err := r.cfg.Plugin.Put(ctx, req)
+	var resp *pluginpb.PutResponse
+	err := r.cfg.Retry.call(ctx, r.cfg.Logger, "put", writeTimeout, func(ctx context.Context) (err error) {
+		resp, err = r.cfg.Plugin.Put(ctx, req)
+		return err
+	})
 	if err == nil {
 		for _, rec := range recs {
 			r.next[tp{rec.Topic, rec.Partition}] = rec.Offset + 1
@@ -223,7 +241,9 @@ func (r *sinkRunner) put(ctx context.Context, recs []*kgo.Record) error {
 	for _, f := range resp.Failed {
 		r.cfg.Metrics.recordError(r.cfg.Connector, r.cfg.Task)
 		rec := recs[f.Index]
-		r.cfg.Logger.Warn("record failed and was skipped (errors.tolerance=all)", "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "stage", f.Stage, "error", f.Error)
+		if r.cfg.LogErrors {
+			r.cfg.Logger.Warn("record failed and was skipped (errors.tolerance=all)", "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "stage", f.Stage, "error", f.Error)
+		}
 		if err := r.deadLetter(ctx, rec, f); err != nil {
 			return err
 		}
@@ -288,7 +308,10 @@ func (r *sinkRunner) flushLocked(ctx context.Context, only map[tp]bool) error {
 		return nil
 	}
 	start := time.Now()
-	if _, err := r.cfg.Plugin.Flush(ctx, req); err != nil {
+	if err := r.cfg.Retry.call(ctx, r.cfg.Logger, "flush", writeTimeout, func(ctx context.Context) error {
+		_, err := r.cfg.Plugin.Flush(ctx, req)
+		return err
+	}); err != nil {
 		return fmt.Errorf("flush: %w", r.cfg.PluginErr(err))
 	}
 	r.cfg.Metrics.observe(r.cfg.Connector, r.cfg.Task, "flush", time.Since(start))

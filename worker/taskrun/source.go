@@ -53,8 +53,12 @@ type SourceConfig struct {
 	OffsetFlushInterval time.Duration
 	// MaxInFlight bounds the records produced but not yet acknowledged.
 	MaxInFlight int
-	Logger      *slog.Logger
-	Metrics     *Metrics
+	Retry       Retry
+	// LogErrors is errors.log.enable: log every record skipped by
+	// errors.tolerance=all (they are always counted in the metrics).
+	LogErrors bool
+	Logger    *slog.Logger
+	Metrics   *Metrics
 }
 
 // batch is one poll's records, tracked until all are acknowledged.
@@ -82,6 +86,11 @@ func RunSource(ctx context.Context, cfg SourceConfig) error {
 	}
 	r := &sourceRunner{cfg: cfg, acked: make(chan struct{}, 1)}
 	err := r.loop(ctx)
+	if ctx.Err() != nil {
+		// Stopped: a call cut short by the stop is no failure; the drain
+		// below reports what really went wrong.
+		err = nil
+	}
 	// Drain: wait for what was produced, then store its offsets.
 	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
@@ -120,7 +129,11 @@ func (r *sourceRunner) loop(ctx context.Context) error {
 			return err
 		}
 		start := time.Now()
-		resp, err := r.cfg.Plugin.Poll(ctx, &pluginpb.PollRequest{})
+		var resp *pluginpb.PollResponse
+		err := r.cfg.Retry.call(ctx, r.cfg.Logger, "poll", pollTimeout, func(ctx context.Context) (err error) {
+			resp, err = r.cfg.Plugin.Poll(ctx, &pluginpb.PollRequest{})
+			return err
+		})
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -176,7 +189,9 @@ func (r *sourceRunner) produce(ctx context.Context, recs []*pluginpb.ProducedRec
 			b.pending++
 		} else if pr.Error != "" {
 			r.cfg.Metrics.recordError(r.cfg.Connector, r.cfg.Task)
-			r.cfg.Logger.Warn("record skipped (errors.tolerance=all)", "error", pr.Error)
+			if r.cfg.LogErrors {
+				r.cfg.Logger.Warn("record skipped (errors.tolerance=all)", "error", pr.Error)
+			}
 		}
 	}
 	r.mu.Lock()

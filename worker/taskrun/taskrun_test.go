@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -259,5 +260,47 @@ func TestSourceRunnerFailsWithPluginCrash(t *testing.T) {
 	err := RunSource(context.Background(), SourceConfig{Connector: "c", Plugin: p.Plugin, PluginErr: p.Err, Producer: client(t, addr), Offsets: &memOffsets{}})
 	if err == nil || !strings.Contains(err.Error(), "background goroutine crashed") {
 		t.Fatalf("runner error: %v", err)
+	}
+}
+
+func startSourceTask(t *testing.T, misbehave string) *plugins.Process {
+	t.Helper()
+	p := launch(t)
+	if _, err := p.Plugin.StartSourceTask(context.Background(), &pluginpb.StartSourceTaskRequest{Class: "test.Source", Config: map[string]string{"topic": "retry", "task": "0", "misbehave": misbehave}}); err != nil {
+		t.Fatal(p.Err(err))
+	}
+	return p
+}
+
+// Retriable failures are retried within errors.retry.timeout and fail the
+// task at once without it; a plugin that stops answering fails its task.
+func TestSourceRunnerRetriesAndDetectsHangs(t *testing.T) {
+	addr := startBroker(t)
+	prod := client(t, addr)
+
+	p := startSourceTask(t, "retriable")
+	err := RunSource(context.Background(), SourceConfig{Connector: "c", Plugin: p.Plugin, PluginErr: p.Err, Producer: prod, Offsets: &memOffsets{}})
+	if err == nil || !strings.Contains(err.Error(), "briefly unavailable") {
+		t.Fatalf("without errors.retry.timeout: %v, want the retriable error", err)
+	}
+
+	p = startSourceTask(t, "retriable")
+	offs := &memOffsets{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- RunSource(ctx, SourceConfig{Connector: "c", Plugin: p.Plugin, PluginErr: p.Err, Producer: prod, Offsets: offs,
+			OffsetFlushInterval: 20 * time.Millisecond, Retry: Retry{Timeout: 10 * time.Second, MaxDelay: 50 * time.Millisecond}})
+	}()
+	waitFor(t, 15*time.Second, "records after the retries", func() bool { return offs.get(`{"task":"0"}`) != "" })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("with retries: %v", err)
+	}
+
+	p = startSourceTask(t, "hang")
+	err = RunSource(context.Background(), SourceConfig{Connector: "c", Plugin: p.Plugin, PluginErr: p.Err, Producer: prod, Offsets: &memOffsets{}, Retry: Retry{CallTimeout: 300 * time.Millisecond}})
+	if !errors.Is(err, errHung) {
+		t.Fatalf("hung plugin: %v, want errHung", err)
 	}
 }

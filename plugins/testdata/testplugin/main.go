@@ -54,8 +54,9 @@ type source struct{ conn }
 func (s *source) NewTask() connect.SourceTask { return &sourceTask{} }
 
 type sourceTask struct {
-	cfg  map[string]string
-	next int64
+	cfg     map[string]string
+	next    int64
+	retries int
 }
 
 func (t *sourceTask) Start(ctx context.Context, tc connect.SourceTaskContext, cfg map[string]string) error {
@@ -76,6 +77,14 @@ func (t *sourceTask) Poll(ctx context.Context) ([]connect.SourceRecord, error) {
 		panic("testplugin: told to panic in Poll")
 	case "exit":
 		os.Exit(3)
+	case "retriable":
+		if t.retries < 3 {
+			t.retries++
+			return nil, fmt.Errorf("%w: the source is briefly unavailable (%d)", connect.ErrRetriable, t.retries)
+		}
+	case "hang":
+		<-ctx.Done()
+		return nil, ctx.Err()
 	case "crash":
 		// An unrecovered panic off the call path kills the process, as a
 		// bug in a connector's background goroutine would.
