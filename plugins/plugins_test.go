@@ -78,8 +78,11 @@ func TestDiscoverDescribesClasses(t *testing.T) {
 		t.Fatalf("source class: %+v", src)
 	}
 	var keys []map[string]any
-	if err := json.Unmarshal(src.ConfigDefJson, &keys); err != nil || len(keys) != 4 {
+	if err := json.Unmarshal(src.ConfigDefJson, &keys); err != nil || len(keys) != 5 {
 		t.Fatalf("config def %s: %v", src.ConfigDefJson, err)
+	}
+	if strings.Join(src.PasswordKeys, ",") != "secret,legacy.secret" {
+		t.Fatalf("password keys %v, want the key and its alias", src.PasswordKeys)
 	}
 	if bins[0].Classes[1].Type != pluginpb.ConnectorType_CONNECTOR_TYPE_SINK {
 		t.Fatal("sink class not a sink")

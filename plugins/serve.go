@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime/debug"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
@@ -41,6 +42,9 @@ func Serve(classes ...Class) {
 		os.Exit(1)
 	}
 	srv := newServer(classes)
+	stop := make(chan struct{})
+	watched := exitWithParent(stop, time.Second)
+	defer func() { close(stop); <-watched }()
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: handshake,
 		Plugins:         plugin.PluginSet{pluginName: &grpcPlugin{impl: srv}},
@@ -50,6 +54,34 @@ func Serve(classes ...Class) {
 			return grpc.NewServer(opts...)
 		},
 	})
+}
+
+// exitWithParent ends the plugin process (exit status 3) when the worker
+// that started it dies without stopping it (kill -9, OOM kill): go-plugin
+// does not notice, and the orphan would otherwise live on, holding its
+// files and connections. A dead parent shows as a changed parent pid (the
+// orphan is re-parented), checked every interval. Closing stop ends the
+// watch; the returned channel is closed when the watching goroutine is done.
+func exitWithParent(stop <-chan struct{}, interval time.Duration) <-chan struct{} {
+	done := make(chan struct{})
+	parent := os.Getppid()
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				if os.Getppid() != parent {
+					fmt.Fprintf(os.Stderr, "tributary plugin: the worker (pid %d) is gone; exiting\n", parent)
+					os.Exit(3)
+				}
+			}
+		}
+	}()
+	return done
 }
 
 // maxMessageBytes bounds one gRPC message (a batch of records).
@@ -148,6 +180,12 @@ func (s *server) Describe(ctx context.Context, _ *pluginpb.DescribeRequest) (*pl
 			return nil, toStatus(err)
 		}
 		cc.ConfigDefJson = def
+		for _, k := range inst.ConfigDef().Keys() {
+			if k.Type == connect.TypePassword {
+				cc.PasswordKeys = append(cc.PasswordKeys, k.Name)
+				cc.PasswordKeys = append(cc.PasswordKeys, k.Aliases...)
+			}
+		}
 		resp.Classes = append(resp.Classes, cc)
 	}
 	return resp, nil

@@ -54,9 +54,13 @@ func (s *Sink) NewTask() connect.SinkTask { return &SinkTask{} }
 
 // SinkTask appends record values, one per line. Lines are buffered and
 // written and fsynced by Flush, before the worker commits their offsets.
+// Every write to the file ends at a line boundary, so a crash leaves whole
+// lines (which the replay may duplicate), never half a line that the
+// replay's first line would be glued to.
 type SinkTask struct {
-	f *os.File
-	w *bufio.Writer
+	f    *os.File
+	w    *bufio.Writer
+	line []byte // scratch: the line being written
 }
 
 func (t *SinkTask) Start(_ context.Context, _ connect.SinkTaskContext, config map[string]string) error {
@@ -79,17 +83,28 @@ func (t *SinkTask) Close(context.Context, []connect.TopicPartition) error { retu
 // tombstone, as Kafka's FileStreamSink prints it).
 func (t *SinkTask) Put(_ context.Context, recs []connect.SinkRecord) error {
 	for i := range recs {
+		l := t.line[:0]
 		switch v := recs[i].Value.(type) {
 		case string:
-			t.w.WriteString(v)
+			l = append(l, v...)
 		case []byte:
-			t.w.Write(v)
+			l = append(l, v...)
 		case nil:
-			t.w.WriteString("null")
+			l = append(l, "null"...)
 		default:
-			fmt.Fprint(t.w, v)
+			l = fmt.Append(l, v)
 		}
-		if err := t.w.WriteByte('\n'); err != nil {
+		l = append(l, '\n')
+		t.line = l
+		// Write out what is buffered first when the line does not fit, so
+		// that bufio never splits a line across two writes (a longer line
+		// than the buffer goes out whole, in one write).
+		if t.w.Buffered() > 0 && t.w.Available() < len(l) {
+			if err := t.w.Flush(); err != nil {
+				return fmt.Errorf("write the sink file: %w", err)
+			}
+		}
+		if _, err := t.w.Write(l); err != nil {
 			return fmt.Errorf("write the sink file: %w", err)
 		}
 	}

@@ -95,6 +95,9 @@ type ConnectorClass struct {
 	Type          ConnectorType          `protobuf:"varint,3,opt,name=type,proto3,enum=tributary.plugin.v1.ConnectorType" json:"type,omitempty"`
 	Version       string                 `protobuf:"bytes,4,opt,name=version,proto3" json:"version,omitempty"`
 	ConfigDefJson []byte                 `protobuf:"bytes,5,opt,name=config_def_json,json=configDefJson,proto3" json:"config_def_json,omitempty"` // connect.ConfigDef.Describe() as JSON
+	// Every name (key names and their aliases) of PASSWORD-typed keys: the
+	// worker masks their values in every response.
+	PasswordKeys  []string `protobuf:"bytes,6,rep,name=password_keys,json=passwordKeys,proto3" json:"password_keys,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -160,6 +163,13 @@ func (x *ConnectorClass) GetVersion() string {
 func (x *ConnectorClass) GetConfigDefJson() []byte {
 	if x != nil {
 		return x.ConfigDefJson
+	}
+	return nil
+}
+
+func (x *ConnectorClass) GetPasswordKeys() []string {
+	if x != nil {
+		return x.PasswordKeys
 	}
 	return nil
 }
@@ -2057,13 +2067,14 @@ var File_plugin_proto protoreflect.FileDescriptor
 
 const file_plugin_proto_rawDesc = "" +
 	"\n" +
-	"\fplugin.proto\x12\x13tributary.plugin.v1\"\xba\x01\n" +
+	"\fplugin.proto\x12\x13tributary.plugin.v1\"\xdf\x01\n" +
 	"\x0eConnectorClass\x12\x14\n" +
 	"\x05class\x18\x01 \x01(\tR\x05class\x12\x18\n" +
 	"\aaliases\x18\x02 \x03(\tR\aaliases\x126\n" +
 	"\x04type\x18\x03 \x01(\x0e2\".tributary.plugin.v1.ConnectorTypeR\x04type\x12\x18\n" +
 	"\aversion\x18\x04 \x01(\tR\aversion\x12&\n" +
-	"\x0fconfig_def_json\x18\x05 \x01(\fR\rconfigDefJson\"\x11\n" +
+	"\x0fconfig_def_json\x18\x05 \x01(\fR\rconfigDefJson\x12#\n" +
+	"\rpassword_keys\x18\x06 \x03(\tR\fpasswordKeys\"\x11\n" +
 	"\x0fDescribeRequest\"|\n" +
 	"\x10DescribeResponse\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\x05R\x0fprotocolVersion\x12=\n" +

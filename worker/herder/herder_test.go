@@ -470,7 +470,7 @@ func testStopAndOffsets(t *testing.T, w *worker) {
 	w.expect("PUT", "/connectors/off-src/resume", nil, http.StatusAccepted, nil)
 	waitLines(t, out, concat(first, first, first[1:]))
 
-	// Alter the sink's committed offset: the records from offset 7 (the
+	// Alter the sink's committed offset: the records from offset 6 (the
 	// last two) are delivered again.
 	w.expect("PUT", "/connectors/off-sink/stop", nil, http.StatusNoContent, nil)
 	w.waitState("off-sink", "STOPPED", "")
@@ -609,7 +609,7 @@ func testDelete(t *testing.T, w *worker) {
 	w.expect("DELETE", "/connectors/del-src", nil, http.StatusNoContent, nil)
 	w.expect("DELETE", "/connectors/del-sink", nil, http.StatusNoContent, nil)
 	w.expect("GET", "/connectors", nil, http.StatusOK, &names)
-	if len(names) != 0 {
-		t.Errorf("connectors left after the test: %v", names)
+	if slices.Contains(names, "del-src") || slices.Contains(names, "del-sink") {
+		t.Errorf("GET /connectors after deleting both = %v", names)
 	}
 }

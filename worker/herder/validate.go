@@ -187,20 +187,13 @@ func validationError(infos connect.ConfigInfos) error {
 	return rest.BadRequest("Connector configuration is invalid and contains the following %d error(s):\n%s\nYou can also find the above list of errors at the endpoint `/connector-plugins/{connectorType}/config/validate`", len(msgs), strings.Join(msgs, "\n"))
 }
 
-// passwordKeys returns the PASSWORD-typed keys of a class, for masking.
+// passwordKeys returns every name (incl. aliases) of a class's
+// PASSWORD-typed keys, for masking.
 func (h *Herder) passwordKeys(class string) map[string]bool {
 	out := map[string]bool{}
-	c, ok := h.registry.Class(class)
-	if !ok {
-		return out
-	}
-	keys, err := keyInfos(c)
-	if err != nil {
-		return out
-	}
-	for _, k := range keys {
-		if k.Type == string(connect.TypePassword) {
-			out[k.Name] = true
+	if c, ok := h.registry.Class(class); ok {
+		for _, k := range c.PasswordKeys {
+			out[k] = true
 		}
 	}
 	return out

@@ -19,7 +19,8 @@ func def() *connect.ConfigDef {
 		Define(connect.ConfigKey{Name: "topic", Type: connect.TypeString, Required: true, Importance: connect.High, Doc: "topic to write to"}).
 		Define(connect.ConfigKey{Name: "batch", Type: connect.TypeInt, Default: "3", Importance: connect.Low, Doc: "records per poll", Validator: connect.AtLeast(1)}).
 		Define(connect.ConfigKey{Name: "misbehave", Type: connect.TypeString, Default: "", Importance: connect.Low, Doc: "panic or exit during poll/put"}).
-		Define(connect.ConfigKey{Name: "file", Type: connect.TypeString, Default: "", Importance: connect.Low, Doc: "sink output file"})
+		Define(connect.ConfigKey{Name: "file", Type: connect.TypeString, Default: "", Importance: connect.Low, Doc: "sink output file"}).
+		Define(connect.ConfigKey{Name: "secret", Type: connect.TypePassword, Default: "", Aliases: []string{"legacy.secret"}, Importance: connect.Low, Doc: "a password, masked by the worker"})
 }
 
 type conn struct{ cfg map[string]string }
