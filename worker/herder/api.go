@@ -2,6 +2,7 @@ package herder
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -221,10 +222,12 @@ func (h *Herder) RestartConnectorAndTasks(ctx context.Context, name string, incl
 			}
 		}
 	}
+	h.wg.Add(1)
 	go func() {
-		rctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer h.wg.Done()
+		rctx, cancel := context.WithTimeout(h.life, 2*time.Minute)
 		defer cancel()
-		if err := h.engine.RestartConnector(rctx, name, includeTasks, onlyFailed); err != nil {
+		if err := h.engine.RestartConnector(rctx, name, includeTasks, onlyFailed); err != nil && rctx.Err() == nil {
 			h.log.Error("restart failed", "connector", name, "err", err)
 		}
 	}()
@@ -418,6 +421,9 @@ func topicsSet(topics []string) kadm.TopicsSet {
 
 func asInt(v any) (int64, bool) {
 	switch n := v.(type) {
+	case json.Number:
+		i, err := n.Int64()
+		return i, err == nil
 	case int64:
 		return n, true
 	case int32:

@@ -73,8 +73,9 @@ type Herder struct {
 	ready     atomic.Bool
 
 	changed chan struct{} // a config change is waiting to be applied
+	life    context.Context // cancelled by Close: ends the reconciler and background restarts
 	stop    context.CancelFunc
-	wg      sync.WaitGroup
+	wg      sync.WaitGroup // the reconciler and background restarts
 
 	mu     sync.Mutex // guards applied
 	closed bool
@@ -138,14 +139,13 @@ func Open(ctx context.Context, cfg Config) (h *Herder, err error) {
 		metrics = taskrun.NewMetrics(cfg.Registerer)
 	}
 	h.engine = engine.New(engine.Options{
-		Brokers: cfg.Brokers, Plugins: h.registry, Offsets: offsetsAdapter{h.offsets}, TaskConfigs: h.configs,
+		Brokers: cfg.Brokers, Plugins: h.registry, Offsets: offsetsAdapter{h.offsets}, TaskConfigs: taskConfigsAdapter{h},
 		States: statesAdapter{h}, Producer: h.producer, ConsumerOpts: cfg.ClientOptions,
 		OffsetFlushInterval: cfg.OffsetFlushInterval, Logger: cfg.Logger, Metrics: metrics,
 	})
-	rctx, cancel := context.WithCancel(context.Background())
-	h.stop = cancel
+	h.life, h.stop = context.WithCancel(context.Background())
 	h.wg.Add(1)
-	go h.reconcile(rctx)
+	go h.reconcile(h.life)
 	h.signal()
 	h.ready.Store(true)
 	return h, nil
@@ -171,6 +171,14 @@ func (h *Herder) reconcile(ctx context.Context) {
 		desired := engine.Desired{}
 		for name, cfg := range snap.Connectors {
 			resolved, err := resolveSecrets(cfg)
+			var tasks []map[string]string
+			for i := 0; err == nil && i < len(snap.Tasks[name]); i++ {
+				var tc map[string]string
+				if tc, err = resolveSecrets(snap.Tasks[name][i]); err != nil {
+					err = fmt.Errorf("task %d: %w", i, err)
+				}
+				tasks = append(tasks, tc)
+			}
 			if err != nil {
 				h.reportConnector(name, engine.StateFailed, err.Error())
 				continue
@@ -180,7 +188,7 @@ func (h *Herder) reconcile(ctx context.Context) {
 				merged = map[string]string{}
 			}
 			maps.Copy(merged, resolved)
-			desired[name] = engine.Connector{Config: merged, TargetState: string(snap.TargetStates[name]), Tasks: snap.Tasks[name]}
+			desired[name] = engine.Connector{Config: merged, TargetState: string(snap.TargetStates[name]), Tasks: tasks}
 		}
 		if err := h.engine.Apply(ctx, desired); err != nil && ctx.Err() == nil {
 			h.log.Error("applying the connector configs failed", "err", err)
@@ -264,6 +272,27 @@ func (s statesAdapter) ConnectorState(name, state, trace string) {
 }
 func (s statesAdapter) TaskState(name string, task int, state, trace string) {
 	s.h.reportTask(name, task, state, trace)
+}
+
+// taskConfigsAdapter stores the task configs a connector produced. The
+// connector saw its config with the secrets resolved, so its task configs
+// may hold them: as Kafka Connect's reverse transform does, a task key whose
+// connector config value has a ${provider:...} placeholder is stored as
+// that placeholder, never resolved (reconcile resolves it again).
+type taskConfigsAdapter struct{ h *Herder }
+
+func (a taskConfigsAdapter) PutTaskConfigs(ctx context.Context, connector string, tasks []map[string]string) error {
+	raw := a.h.configs.Snapshot().Connectors[connector]
+	stored := make([]map[string]string, len(tasks))
+	for i, t := range tasks {
+		stored[i] = maps.Clone(t)
+		for k := range t {
+			if v, ok := raw[k]; ok && placeholder.MatchString(v) {
+				stored[i][k] = v
+			}
+		}
+	}
+	return a.h.configs.PutTaskConfigs(ctx, connector, stored)
 }
 
 // offsetsAdapter serves the engine's offset needs from the offset store.
