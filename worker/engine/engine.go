@@ -167,12 +167,18 @@ func (e *Engine) Apply(ctx context.Context, d Desired) error {
 				e.opts.States.TaskState(name, i, StatePaused, "")
 			}
 		}
-		if _, ok := e.connectors[name]; !ok {
+		if rc, ok := e.connectors[name]; !ok {
 			e.connectors[name] = e.startConnector(name, want)
-		} else if want.TargetState == TargetPaused {
-			e.opts.States.ConnectorState(name, StatePaused, "")
 		} else {
-			e.opts.States.ConnectorState(name, StateRunning, "")
+			// A running connector only changes between RUNNING and
+			// PAUSED here; report it when it does.
+			state := StateRunning
+			if want.TargetState == TargetPaused {
+				state = StatePaused
+			}
+			if rc.swap(state) {
+				e.opts.States.ConnectorState(name, state, "")
+			}
 		}
 		if want.TargetState != TargetStarted {
 			continue

@@ -21,6 +21,17 @@ type stateCell struct {
 }
 
 func (c *stateCell) set(s string) { c.mu.Lock(); c.state = s; c.mu.Unlock() }
+
+// swap sets the state unless it is FAILED or already s; it reports a change.
+func (c *stateCell) swap(s string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state == s || c.state == StateFailed || c.state == "" {
+		return false
+	}
+	c.state = s
+	return true
+}
 func (c *stateCell) failed() bool { c.mu.Lock(); defer c.mu.Unlock(); return c.state == StateFailed }
 
 // runningConnector is a connector instance in its plugin process; its

@@ -154,12 +154,12 @@ func testPipeline(t *testing.T, w *worker) {
 		t.Errorf("config = %v, want %v", cfg, want)
 	}
 
-	// The topics the source wrote to are tracked.
+	// A sink's topics are those it consumes.
 	var topics map[string]struct {
 		Topics []string `json:"topics"`
 	}
-	w.expect("GET", "/connectors/pipe-src/topics", nil, http.StatusOK, &topics)
-	if got := topics["pipe-src"].Topics; !slices.Equal(got, []string{"pipe-lines"}) {
+	w.expect("GET", "/connectors/pipe-sink/topics", nil, http.StatusOK, &topics)
+	if got := topics["pipe-sink"].Topics; !slices.Equal(got, []string{"pipe-lines"}) {
 		t.Errorf("topics = %v", topics)
 	}
 }
@@ -430,9 +430,12 @@ func testStopAndOffsets(t *testing.T, w *worker) {
 	})
 
 	// Offsets can only be changed once the connector is stopped.
-	for _, name := range []string{"off-src", "off-sink"} {
-		w.expectError("DELETE", "/connectors/"+name+"/offsets", nil, http.StatusBadRequest, "STOPPED")
-		w.expectError("PATCH", "/connectors/"+name+"/offsets", `{"offsets":[]}`, http.StatusBadRequest, "STOPPED")
+	for _, c := range []struct{ name, offsets string }{
+		{"off-src", fmt.Sprintf(`{"offsets":[{"partition":{"filename":%q},"offset":{"position":0}}]}`, in)},
+		{"off-sink", `{"offsets":[{"partition":{"kafka_topic":"off-lines","kafka_partition":0},"offset":{"kafka_offset":0}}]}`},
+	} {
+		w.expectError("DELETE", "/connectors/"+c.name+"/offsets", nil, http.StatusBadRequest, "STOPPED")
+		w.expectError("PATCH", "/connectors/"+c.name+"/offsets", c.offsets, http.StatusBadRequest, "STOPPED")
 	}
 	w.expect("PUT", "/connectors/off-src/pause", nil, http.StatusAccepted, nil)
 	w.expectError("DELETE", "/connectors/off-src/offsets", nil, http.StatusBadRequest, "STOPPED")
