@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"time"
 
@@ -73,18 +74,20 @@ type stageError struct {
 func (e *stageError) Error() string { return e.stage + ": " + e.err.Error() }
 func (e *stageError) Unwrap() error { return e.err }
 
-// fromSource transforms and serializes a source record. A record dropped by
-// a transform, or failing with errors.tolerance=all, comes back marked
+// fromSource transforms and serializes a source record. partition is the
+// record's source partition as JSON; withOffset says whether to encode its
+// offset (only the last record of each source partition in a batch needs
+// it: the worker stores the latest offset per partition). A record dropped
+// by a transform, or failing with errors.tolerance=all, comes back marked
 // dropped (its offset still counts as done); with tolerance none a failure
 // is returned as an error.
-func (p *pipeline) fromSource(sr *connect.SourceRecord) (*pluginpb.ProducedRecord, error) {
-	out := &pluginpb.ProducedRecord{}
-	var err error
-	if out.SourcePartitionJson, err = marshalMap(sr.SourcePartition); err != nil {
-		return nil, fmt.Errorf("source partition: %w", err)
-	}
-	if out.SourceOffsetJson, err = marshalMap(sr.SourceOffset); err != nil {
-		return nil, fmt.Errorf("source offset: %w", err)
+func (p *pipeline) fromSource(sr *connect.SourceRecord, partition []byte, withOffset bool) (*pluginpb.ProducedRecord, error) {
+	out := &pluginpb.ProducedRecord{SourcePartitionJson: partition}
+	if withOffset {
+		var err error
+		if out.SourceOffsetJson, err = marshalMap(sr.SourceOffset); err != nil {
+			return nil, fmt.Errorf("source offset: %w", err)
+		}
 	}
 	if err := p.produce(&sr.Record, out); err != nil {
 		if !p.tolerateAll {
@@ -93,6 +96,36 @@ func (p *pipeline) fromSource(sr *connect.SourceRecord) (*pluginpb.ProducedRecor
 		*out = pluginpb.ProducedRecord{SourcePartitionJson: out.SourcePartitionJson, SourceOffsetJson: out.SourceOffsetJson, Dropped: true, Error: err.Error()}
 	}
 	return out, nil
+}
+
+// partitionKeys encodes the source partitions of a batch, once per distinct
+// map value (connectors usually reuse one map per partition), and marks the
+// last record of each partition.
+func partitionKeys(recs []connect.SourceRecord) (keys [][]byte, last []bool, err error) {
+	keys = make([][]byte, len(recs))
+	last = make([]bool, len(recs))
+	byMap := map[uintptr][]byte{}
+	lastIdx := map[string]int{}
+	for i := range recs {
+		m := recs[i].SourcePartition
+		if m == nil {
+			continue
+		}
+		ptr := reflect.ValueOf(m).Pointer()
+		b, ok := byMap[ptr]
+		if !ok {
+			if b, err = marshalMap(m); err != nil {
+				return nil, nil, fmt.Errorf("source partition: %w", err)
+			}
+			byMap[ptr] = b
+		}
+		keys[i] = b
+		lastIdx[string(b)] = i
+	}
+	for _, i := range lastIdx {
+		last[i] = true
+	}
+	return keys, last, nil
 }
 
 func (p *pipeline) produce(in *connect.Record, out *pluginpb.ProducedRecord) error {

@@ -368,8 +368,12 @@ func (s *server) Poll(ctx context.Context, req *pluginpb.PollRequest) (*pluginpb
 		return nil, toStatus(err)
 	}
 	resp := &pluginpb.PollResponse{Records: make([]*pluginpb.ProducedRecord, 0, len(recs))}
+	keys, last, err := partitionKeys(recs)
+	if err != nil {
+		return nil, toStatus(err)
+	}
 	for i := range recs {
-		pr, err := pipe.fromSource(&recs[i])
+		pr, err := pipe.fromSource(&recs[i], keys[i], last[i])
 		if err != nil {
 			return nil, toStatus(err)
 		}

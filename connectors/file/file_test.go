@@ -146,3 +146,46 @@ func TestSinkWritesLinesOnFlush(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Before Flush, what the sink has written to the file (when its buffer
+// filled up) ends at a line boundary: a crash leaves whole lines only.
+func TestSinkWritesWholeLinesOnly(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "out.txt")
+	task := NewSink().(*Sink).NewTask().(*SinkTask)
+	ctx := context.Background()
+	if err := task.Start(ctx, nil, map[string]string{"file": path}); err != nil {
+		t.Fatal(err)
+	}
+	defer task.Stop(ctx)
+	line := strings.Repeat("x", 98) // 99 bytes with '\n': never divides the buffer size
+	for _, recs := range []int{30_000, 1, 7_777} {
+		batch := make([]connect.SinkRecord, recs)
+		for i := range batch {
+			batch[i].Value = line
+		}
+		if err := task.Put(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+		st, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Size()%99 != 0 {
+			t.Fatalf("after Put of %d records the file holds %d bytes: a partial line", recs, st.Size())
+		}
+	}
+	long := strings.Repeat("y", 3<<20) // longer than the buffer: written whole
+	if err := task.Put(ctx, []connect.SinkRecord{{Record: connect.Record{Value: long}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := task.Flush(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (30_000+1+7_777)*99 + len(long) + 1; len(b) != want || !strings.HasSuffix(string(b), long+"\n") {
+		t.Fatalf("file holds %d bytes, want %d ending with the long line", len(b), want)
+	}
+}

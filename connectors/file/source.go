@@ -80,6 +80,7 @@ func (s *Source) NewTask() connect.SourceTask { return &SourceTask{} }
 type SourceTask struct {
 	path, topic string
 	batch       int
+	partition   map[string]any // the source partition, one map for every record (read-only)
 	poll        time.Duration // wait between looks at a file with no new line
 
 	f      *os.File
@@ -99,6 +100,7 @@ func (t *SourceTask) Start(ctx context.Context, tc connect.SourceTaskContext, co
 	}
 	t.path, t.topic, t.batch = cfg.String("file"), cfg.String("topic"), int(cfg.Int("batch.size"))
 	t.poll, t.maxLen = 200*time.Millisecond, maxLineBytes
+	t.partition = map[string]any{filenameKey: t.path}
 	offs, err := tc.Offsets(ctx, []map[string]any{{filenameKey: t.path}})
 	if err != nil {
 		return fmt.Errorf("reading stored offsets: %w", err)
@@ -231,7 +233,7 @@ func (t *SourceTask) readLines() ([]connect.SourceRecord, error) {
 		}
 		out = append(out, connect.SourceRecord{
 			Record:          connect.Record{Topic: t.topic, ValueSchema: connect.StringSchema, Value: text},
-			SourcePartition: map[string]any{filenameKey: t.path},
+			SourcePartition: t.partition,
 			SourceOffset:    map[string]any{positionKey: t.pos},
 		})
 	}

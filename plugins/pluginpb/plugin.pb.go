@@ -1033,7 +1033,10 @@ type ProducedRecord struct {
 	TimestampMs         int64                  `protobuf:"varint,8,opt,name=timestamp_ms,json=timestampMs,proto3" json:"timestamp_ms,omitempty"` // 0: none
 	Headers             []*Header              `protobuf:"bytes,9,rep,name=headers,proto3" json:"headers,omitempty"`
 	SourcePartitionJson []byte                 `protobuf:"bytes,10,opt,name=source_partition_json,json=sourcePartitionJson,proto3" json:"source_partition_json,omitempty"`
-	SourceOffsetJson    []byte                 `protobuf:"bytes,11,opt,name=source_offset_json,json=sourceOffsetJson,proto3" json:"source_offset_json,omitempty"`
+	// Set on the last record of each source partition in a PollResponse only:
+	// the worker stores the latest offset of each partition, once every record
+	// polled up to it was acknowledged.
+	SourceOffsetJson []byte `protobuf:"bytes,11,opt,name=source_offset_json,json=sourceOffsetJson,proto3" json:"source_offset_json,omitempty"`
 	// dropped: a transform dropped the record or a tolerated error skipped it:
 	// nothing to produce, but its offset counts as done.
 	Dropped       bool   `protobuf:"varint,12,opt,name=dropped,proto3" json:"dropped,omitempty"`
