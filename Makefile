@@ -7,7 +7,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 # Test budget: the whole `make test` must stay under 20 minutes on 2 cores.
 TEST_TIMEOUT ?= 15m
 
-.PHONY: all build run test test-deps vet unit bench bench-broker generate fuzz clean
+.PHONY: all build run test test-deps vet unit bench bench-broker bench-connect generate fuzz clean
 
 all: build
 
@@ -36,11 +36,16 @@ unit:
 	$(GO) test -race -timeout $(TEST_TIMEOUT) -count=1 ./broker/groups/ ./broker/commitlog/ ./broker/records/
 
 # Benchmarks print tables; compare ratios within one run (the machine is noisy).
-bench: bench-broker
+bench: bench-broker bench-connect
 
 # BENCH_FLAGS e.g. "--runs 3 --brokers tributary,kfake,kfake-fsync --out bench.md".
 bench-broker: build
 	$(GO) run ./bench/brokerbench --tributary ./$(BIN)/tributary $(BENCH_FLAGS)
+
+# Connect throughput end to end and the plugin boundary's cost.
+# CONNECT_BENCH_FLAGS e.g. "--records 2000000 --runs 2 --out connect.md".
+bench-connect: build
+	$(GO) run ./bench/connectbench --tributary ./$(BIN)/tributary $(CONNECT_BENCH_FLAGS)
 
 # Regenerates the committed gRPC code of the plugin boundary (plugins/pluginpb).
 generate:

@@ -47,6 +47,7 @@ type taskResult struct {
 	records   int
 	elapsed   time.Duration
 	taskCPU   float64 // seconds: this process (runner, and the connector when in-process) + the plugin process
+	runnerCPU float64 // seconds: this process alone
 	brokerCPU float64
 }
 
@@ -214,7 +215,9 @@ func (e *boundaryEnv) runSource(ctx context.Context, variant string, run int) (r
 		<-errc
 		return res, fmt.Errorf("source-only %s: %w (%d of %d acknowledged)", variant, err, atomic.LoadInt64(&acks.n), e.o.records)
 	}
-	res = taskResult{records: e.o.records, elapsed: acks.at.Sub(start), taskCPU: tcpu.seconds(), brokerCPU: bcpu.seconds()}
+	res = taskResult{records: e.o.records, elapsed: acks.at.Sub(start)}
+	res.taskCPU, res.runnerCPU = tcpu.seconds()
+	res.brokerCPU, _ = bcpu.seconds()
 	cancel()
 	if err := <-errc; err != nil {
 		return res, fmt.Errorf("source-only %s: %w", variant, err)
@@ -322,7 +325,9 @@ func (e *boundaryEnv) runSink(ctx context.Context, variant string, run int) (res
 	default:
 		return res, fmt.Errorf("sink-only %s: the final flush did not succeed: %v", variant, rerr)
 	}
-	res = taskResult{records: e.o.records, elapsed: cs.at.Sub(start), taskCPU: tcpu.seconds(), brokerCPU: bcpu.seconds()}
+	res = taskResult{records: e.o.records, elapsed: cs.at.Sub(start)}
+	res.taskCPU, res.runnerCPU = tcpu.seconds()
+	res.brokerCPU, _ = bcpu.seconds()
 	if rerr != nil {
 		return res, fmt.Errorf("sink-only %s: %w", variant, rerr)
 	}

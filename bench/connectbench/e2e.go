@@ -111,13 +111,14 @@ func createTopic(ctx context.Context, brokers, topic string) error {
 
 // e2eResult is one end-to-end run.
 type e2eResult struct {
-	records     int
-	elapsed     time.Duration
-	firstLine   time.Duration // from creating the connectors to the first sink line
-	workerCPU   float64       // seconds, worker + plugin processes
-	brokerCPU   float64
-	workerPeak  float64 // MiB, VmHWM of the worker process
-	pluginsPeak float64 // MiB, highest VmHWM of a plugin process
+	records       int
+	elapsed       time.Duration
+	firstLine     time.Duration // from creating the connectors to the first sink line
+	workerCPU     float64       // seconds, worker + plugin processes
+	workerSelfCPU float64       // seconds, the worker process alone
+	brokerCPU     float64
+	workerPeak    float64 // MiB, VmHWM of the worker process
+	pluginsPeak   float64 // MiB, highest VmHWM of a plugin process
 }
 
 func (r e2eResult) rps() float64 { return float64(r.records) / r.elapsed.Seconds() }
@@ -202,7 +203,8 @@ func runE2E(ctx context.Context, o options, run int, input string) (res e2eResul
 		case <-tick.C:
 		}
 	}
-	res.workerCPU, res.brokerCPU = wcpu.seconds(), bcpu.seconds()
+	res.workerCPU, res.workerSelfCPU = wcpu.seconds()
+	res.brokerCPU, _ = bcpu.seconds()
 	_, res.workerPeak = memMB(worker.pid())
 	res.pluginsPeak = wcpu.peakMB
 	res.records = o.records

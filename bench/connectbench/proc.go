@@ -208,35 +208,48 @@ func memMB(pid int) (rss, hwm float64) {
 // processes): the process's own time, its reaped children's (cutime,
 // cstime), and the live children's own time, sampled so that a child that
 // ends between two samples is still counted (through cutime once reaped).
+// Finding the children means reading every /proc/<pid>/stat, which costs
+// this process measurable CPU, so the list is refreshed at most every
+// rescanEvery; known children are read at every sample.
 type familyCPU struct {
 	pid      int
 	filter   func(pid int) bool // which children count; nil: all
 	base     int64
+	baseSelf int64 // the process's own share of base
 	lastSelf int64
 	reaped   int64
+	known    []int              // children found by the last scan
+	scanned  time.Time          // when
 	live     map[[2]int64]int64 // {pid, starttime} -> ticks at last sample
 	peakMB   float64            // highest VmHWM among the children seen
 }
 
+const rescanEvery = time.Second
+
 func newFamilyCPU(pid int, filter func(int) bool) *familyCPU {
 	f := &familyCPU{pid: pid, filter: filter, live: map[[2]int64]int64{}}
 	f.base = f.sample()
+	f.baseSelf = f.lastSelf
 	return f
 }
 
 // sample reads the family's current total in ticks.
 func (f *familyCPU) sample() int64 {
-	if st, err := readStat(f.pid); err == nil {
-		f.lastSelf, f.reaped = st.self, st.children
-	}
-	seen := map[[2]int64]bool{}
-	for _, c := range childrenOf(f.pid) {
-		if f.filter != nil && !f.filter(c) {
-			continue
+	if time.Since(f.scanned) >= rescanEvery {
+		f.known, f.scanned = f.known[:0], time.Now()
+		for _, c := range childrenOf(f.pid) {
+			if f.filter == nil || f.filter(c) {
+				f.known = append(f.known, c)
+			}
 		}
+	}
+	// Read the children before the parent: a child reaped in between is
+	// then counted twice (briefly, until the next sample) rather than lost.
+	seen := map[[2]int64]bool{}
+	for _, c := range f.known {
 		st, err := readStat(c)
-		if err != nil {
-			continue
+		if err != nil || st.ppid != f.pid {
+			continue // ended (and reaped: counted in cutime below)
 		}
 		k := [2]int64{int64(c), st.startTime}
 		f.live[k] = st.self
@@ -245,11 +258,13 @@ func (f *familyCPU) sample() int64 {
 			f.peakMB = hwm
 		}
 	}
-	// Children gone since the last sample are in cutime now (once reaped).
 	for k := range f.live {
 		if !seen[k] {
 			delete(f.live, k)
 		}
+	}
+	if st, err := readStat(f.pid); err == nil {
+		f.lastSelf, f.reaped = st.self, st.children
 	}
 	total := f.lastSelf + f.reaped
 	for _, t := range f.live {
@@ -258,7 +273,11 @@ func (f *familyCPU) sample() int64 {
 	return total
 }
 
-// seconds returns the CPU seconds used since newFamilyCPU, sampling now.
-func (f *familyCPU) seconds() float64 {
-	return float64(f.sample()-f.base) / ticksPerSecond
+// seconds returns the CPU seconds used since newFamilyCPU, sampling now
+// (with a fresh scan for children): in all, and by the process itself
+// (the rest is its children's).
+func (f *familyCPU) seconds() (total, self float64) {
+	f.scanned = time.Time{}
+	t := f.sample()
+	return float64(t-f.base) / ticksPerSecond, float64(f.lastSelf-f.baseSelf) / ticksPerSecond
 }

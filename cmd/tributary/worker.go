@@ -108,6 +108,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 // serveWorker runs a worker until ctx is done: it waits for Kafka to be
 // reachable, opens the herder, and serves the REST API.
 func serveWorker(ctx context.Context, cfg workerconfig.Config, logger *slog.Logger) error {
+	tuneGC()
 	cfg, err := cfg.Validate()
 	if err != nil {
 		return err

@@ -119,14 +119,78 @@ type sourceRunner struct {
 	acks      atomic.Int64 // acknowledged since the last metrics update
 }
 
+// polled is one Poll's outcome, handed from the poller to the loop.
+type polled struct {
+	resp *pluginpb.PollResponse
+	took time.Duration
+	err  error
+}
+
+// loop produces what the poller polls. The poller runs one Poll ahead, so
+// the plugin prepares the next batch while this goroutine produces the
+// current one; it is owned by loop, which waits for it.
 func (r *sourceRunner) loop(ctx context.Context) error {
 	r.lastFlush = time.Now()
+	pctx, cancel := context.WithCancel(ctx)
+	batches := make(chan polled, 1)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(batches)
+		r.poller(pctx, batches)
+	}()
+	defer func() {
+		cancel()
+		for range batches { // unblock and drain the poller
+		}
+		wg.Wait()
+	}()
 	for {
-		if err := ctx.Err(); err != nil {
+		var p polled
+		var ok bool
+		select {
+		case p, ok = <-batches:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if !ok {
+			return ctx.Err()
+		}
+		if p.err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			r.mu.Lock()
+			perr := r.prodErr
+			r.mu.Unlock()
+			if perr != nil {
+				return perr // the poller stopped because producing failed
+			}
+			return fmt.Errorf("poll: %w", r.cfg.PluginErr(p.err))
+		}
+		if err := r.produce(ctx, p.resp.Records); err != nil {
 			return err
 		}
+		r.cfg.Metrics.observePoll(r.cfg.Connector, r.cfg.Task, len(p.resp.Records), p.took)
+		r.cfg.Metrics.recordOut(r.cfg.Connector, r.cfg.Task, int(r.acks.Swap(0)))
+		if time.Since(r.lastFlush) >= r.cfg.OffsetFlushInterval {
+			if err := r.commit(ctx); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// poller polls the plugin until ctx is done or a poll fails, waiting for
+// room under MaxInFlight before each poll.
+func (r *sourceRunner) poller(ctx context.Context, out chan<- polled) {
+	for ctx.Err() == nil {
 		if err := r.waitRoom(ctx); err != nil {
-			return err
+			if ctx.Err() == nil {
+				out <- polled{err: err}
+			}
+			return
 		}
 		start := time.Now()
 		var resp *pluginpb.PollResponse
@@ -134,21 +198,13 @@ func (r *sourceRunner) loop(ctx context.Context) error {
 			resp, err = r.cfg.Plugin.Poll(ctx, &pluginpb.PollRequest{})
 			return err
 		})
+		select {
+		case out <- polled{resp: resp, took: time.Since(start), err: err}:
+		case <-ctx.Done():
+			return
+		}
 		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return fmt.Errorf("poll: %w", r.cfg.PluginErr(err))
-		}
-		if err := r.produce(ctx, resp.Records); err != nil {
-			return err
-		}
-		r.cfg.Metrics.observePoll(r.cfg.Connector, r.cfg.Task, len(resp.Records), time.Since(start))
-		r.cfg.Metrics.recordOut(r.cfg.Connector, r.cfg.Task, int(r.acks.Swap(0)))
-		if time.Since(r.lastFlush) >= r.cfg.OffsetFlushInterval {
-			if err := r.commit(ctx); err != nil {
-				return err
-			}
+			return
 		}
 	}
 }
