@@ -81,7 +81,7 @@ type SourceTask struct {
 	path, topic string
 	batch       int
 	partition   map[string]any // the source partition, one map for every record (read-only)
-	poll        time.Duration // wait between looks at a file with no new line
+	poll        time.Duration  // wait between looks at a file with no new line
 
 	f      *os.File
 	r      *bufio.Reader
