@@ -72,7 +72,6 @@ func findBinaries() (string, func(), error) {
 	cleanup := func() { os.RemoveAll(dir) }
 	cmd := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "./cmd/...")
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		cleanup()
 		return "", nothing, fmt.Errorf("go build ./cmd/...: %w\n%s", err, out)

@@ -22,9 +22,10 @@ import (
 //
 // Contract, differing from a gRPC client only where a process boundary
 // would hide it:
-//   - Requests and responses are passed by pointer: the caller must not
-//     change a request during the call, and the server does not keep it
-//     after (it converts what it keeps). Responses belong to the caller.
+//   - Requests and responses are passed by pointer, not copied: the caller
+//     must not change a request or its byte slices during or after the call
+//     (a ByteArrayConverter hands a record's bytes to the task as they
+//     are). Responses belong to the caller.
 //   - ctx is the server's context: cancelling it cancels the call.
 //   - A panic in connector code becomes a codes.Internal error carrying the
 //     stack, as Serve's interceptors make it.
@@ -125,7 +126,8 @@ func (c *inProcessClient) StopTask(ctx context.Context, in *pluginpb.StopRequest
 // handler's Send hands each message to the client's Recv over an
 // unbuffered channel.
 type chanStream[T any] struct {
-	ctx    context.Context
+	parent context.Context // the caller's
+	ctx    context.Context // the stream's: parent's child, cancelled when the handler returns
 	cancel context.CancelFunc
 	msgs   chan *T
 	done   chan struct{} // closed when the handler returned; err is then set
@@ -136,10 +138,12 @@ type chanStream[T any] struct {
 // ends when ctx is done or the handler returns on its own.
 func startStream[Req, T any](ctx context.Context, method string, handler func(*Req, grpc.ServerStreamingServer[T]) error, req *Req) *chanStream[T] {
 	sctx, cancel := context.WithCancel(ctx)
-	s := &chanStream[T]{ctx: sctx, cancel: cancel, msgs: make(chan *T), done: make(chan struct{})}
+	s := &chanStream[T]{parent: ctx, ctx: sctx, cancel: cancel, msgs: make(chan *T), done: make(chan struct{})}
 	go func() {
-		defer close(s.done)
+		// Deferred in this order: err is set, then done closed, then
+		// the stream's context released.
 		defer cancel()
+		defer close(s.done)
 		defer func() {
 			if r := recover(); r != nil {
 				s.err = status.Errorf(codes.Internal, "panic in %s: %v\n%s", method, r, debug.Stack())
@@ -168,7 +172,7 @@ func (s *chanStream[T]) Recv() (*T, error) {
 		}
 	default:
 	}
-	if err := s.ctx.Err(); err != nil {
+	if err := s.parent.Err(); err != nil {
 		return nil, status.FromContextError(err).Err()
 	}
 	return nil, io.EOF

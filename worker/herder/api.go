@@ -69,10 +69,20 @@ func (h *Herder) typeOf(class string) rest.ConnectorType {
 	return rest.TypeUnknown
 }
 
+// tasksOf returns a connector's task configs as the REST API shows them:
+// none while it is STOPPED, as Kafka Connect empties a stopped connector's
+// task configs (its tasks do not run; they are generated again on resume).
+func tasksOf(snap configstore.State, name string) []map[string]string {
+	if snap.TargetStates[name] == configstore.Stopped {
+		return nil
+	}
+	return snap.Tasks[name]
+}
+
 func (h *Herder) info(name string, snap configstore.State) rest.ConnectorInfo {
 	cfg := snap.Connectors[name]
 	info := rest.ConnectorInfo{Name: name, Config: h.mask(cfg), Tasks: []rest.ConnectorTaskID{}, Type: h.typeOf(cfg["connector.class"])}
-	for i := range snap.Tasks[name] {
+	for i := range tasksOf(snap, name) {
 		info.Tasks = append(info.Tasks, rest.ConnectorTaskID{Connector: name, Task: i})
 	}
 	return info
@@ -103,7 +113,7 @@ func (h *Herder) ConnectorStatus(ctx context.Context, name string) (rest.Connect
 	for _, t := range h.status.Tasks(name) {
 		byID[t.ID] = t
 	}
-	for i := range snap.Tasks[name] {
+	for i := range tasksOf(snap, name) {
 		ts := rest.TaskState{ID: i, State: string(statusstore.Unassigned), WorkerID: h.cfg.WorkerID}
 		if t, ok := byID[i]; ok {
 			ts = rest.TaskState{ID: i, State: string(t.State), WorkerID: t.WorkerID, Trace: t.Trace}
@@ -143,6 +153,11 @@ func targetOf(initial string) (configstore.TargetState, error) {
 }
 
 func (h *Herder) CreateConnector(ctx context.Context, name string, config map[string]string, initialState string) (rest.ConnectorInfo, error) {
+	unlock, err := h.lockConfigs(ctx)
+	if err != nil {
+		return rest.ConnectorInfo{}, err
+	}
+	defer unlock()
 	if _, _, err := h.snapshotOf(ctx, name); err == nil {
 		return rest.ConnectorInfo{}, rest.Conflict("Connector %s already exists", name)
 	}
@@ -157,8 +172,16 @@ func (h *Herder) CreateConnector(ctx context.Context, name string, config map[st
 }
 
 func (h *Herder) PutConnectorConfig(ctx context.Context, name string, config map[string]string) (rest.ConnectorInfo, bool, error) {
-	_, _, err := h.snapshotOf(ctx, name)
-	created := err != nil
+	unlock, err := h.lockConfigs(ctx)
+	if err != nil {
+		return rest.ConnectorInfo{}, false, err
+	}
+	defer unlock()
+	_, _, err = h.snapshotOf(ctx, name)
+	created := errors.Is(err, rest.ErrNotFound)
+	if err != nil && !created {
+		return rest.ConnectorInfo{}, false, err
+	}
 	if err := h.checkAndStore(ctx, name, maps.Clone(config), ""); err != nil {
 		return rest.ConnectorInfo{}, false, err
 	}
@@ -167,6 +190,11 @@ func (h *Herder) PutConnectorConfig(ctx context.Context, name string, config map
 }
 
 func (h *Herder) PatchConnectorConfig(ctx context.Context, name string, patch map[string]*string) (rest.ConnectorInfo, error) {
+	unlock, err := h.lockConfigs(ctx)
+	if err != nil {
+		return rest.ConnectorInfo{}, err
+	}
+	defer unlock()
 	_, cfg, err := h.snapshotOf(ctx, name)
 	if err != nil {
 		return rest.ConnectorInfo{}, err
@@ -186,6 +214,11 @@ func (h *Herder) PatchConnectorConfig(ctx context.Context, name string, patch ma
 }
 
 func (h *Herder) DeleteConnector(ctx context.Context, name string) error {
+	unlock, err := h.lockConfigs(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if _, _, err := h.snapshotOf(ctx, name); err != nil {
 		return err
 	}
@@ -199,6 +232,14 @@ func (h *Herder) RestartConnector(ctx context.Context, name string) error {
 	if _, _, err := h.snapshotOf(ctx, name); err != nil {
 		return err
 	}
+	if h.restartUnresolved(name) {
+		return nil
+	}
+	unlock, err := h.lockEngine(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	return h.engine.RestartConnector(ctx, name, false, false)
 }
 
@@ -222,11 +263,19 @@ func (h *Herder) RestartConnectorAndTasks(ctx context.Context, name string, incl
 			}
 		}
 	}
+	if h.restartUnresolved(name) {
+		return before, nil
+	}
 	h.wg.Add(1)
 	go func() {
 		defer h.wg.Done()
 		rctx, cancel := context.WithTimeout(h.life, 2*time.Minute)
 		defer cancel()
+		unlock, err := h.lockEngine(rctx)
+		if err != nil {
+			return
+		}
+		defer unlock()
 		if err := h.engine.RestartConnector(rctx, name, includeTasks, onlyFailed); err != nil && rctx.Err() == nil {
 			h.log.Error("restart failed", "connector", name, "err", err)
 		}
@@ -263,7 +312,7 @@ func (h *Herder) TaskConfigs(ctx context.Context, name string) ([]rest.TaskInfo,
 		return nil, err
 	}
 	out := []rest.TaskInfo{}
-	for i, tc := range snap.Tasks[name] {
+	for i, tc := range tasksOf(snap, name) {
 		out = append(out, rest.TaskInfo{ID: rest.ConnectorTaskID{Connector: name, Task: i}, Config: h.mask(tc)})
 	}
 	return out, nil
@@ -287,9 +336,17 @@ func (h *Herder) RestartTask(ctx context.Context, name string, task int) error {
 	if err != nil {
 		return err
 	}
-	if task < 0 || task >= len(snap.Tasks[name]) {
+	if task < 0 || task >= len(tasksOf(snap, name)) {
 		return rest.NotFound("Task %s-%d not found", name, task)
 	}
+	if h.restartUnresolved(name) {
+		return nil
+	}
+	unlock, err := h.lockEngine(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	return h.engine.RestartTask(ctx, name, task)
 }
 
@@ -357,6 +414,11 @@ func (h *Herder) requireStopped(ctx context.Context, name string) (map[string]st
 	}
 	if snap.TargetStates[name] != configstore.Stopped {
 		return nil, rest.BadRequest("Connectors must be in the STOPPED state before their offsets can be modified. This can be done for the specified connector by issuing a 'PUT' request to the '/connectors/%s/stop' endpoint", name)
+	}
+	// A task stopping flushes its offsets: wait until they all stopped,
+	// or the change would be overwritten.
+	if err := h.waitStopped(ctx, name, snap.Offset); err != nil {
+		return nil, err
 	}
 	return cfg, nil
 }

@@ -33,6 +33,7 @@ import (
 	"github.com/tributary-data/tributary/worker/engine"
 	"github.com/tributary-data/tributary/worker/kafkalog"
 	"github.com/tributary-data/tributary/worker/offsetstore"
+	"github.com/tributary-data/tributary/worker/rest"
 	"github.com/tributary-data/tributary/worker/statusstore"
 	"github.com/tributary-data/tributary/worker/taskrun"
 )
@@ -72,13 +73,25 @@ type Herder struct {
 	clusterID string
 	ready     atomic.Bool
 
-	changed chan struct{} // a config change is waiting to be applied
+	changed chan struct{}   // a config change is waiting to be applied
+	writing chan struct{}   // a one-slot lock: see lockConfigs
+	running chan struct{}   // a one-slot lock: see lockEngine
 	life    context.Context // cancelled by Close: ends the reconciler and background restarts
 	stop    context.CancelFunc
 	wg      sync.WaitGroup // the reconciler and background restarts
 
-	mu     sync.Mutex // guards applied
+	mu     sync.Mutex // guards closed, unresolved, stopped and applied
 	closed bool
+	// stopped are the connectors the last completed reconcile found
+	// STOPPED: their tasks have stopped and stored their last offsets, so
+	// their offsets may be changed without a task overwriting them.
+	// applied is the config topic offset that reconcile had read.
+	stopped map[string]bool
+	applied int64
+	// unresolved are the connectors whose ${provider:...} placeholders
+	// could not be resolved at the last reconcile: they are FAILED and not
+	// given to the engine; a restart reconciles again.
+	unresolved map[string]bool
 }
 
 // Open discovers the plugins, opens the internal topics (creating them
@@ -90,7 +103,7 @@ func Open(ctx context.Context, cfg Config) (h *Herder, err error) {
 	if cfg.OffsetFlushInterval <= 0 {
 		cfg.OffsetFlushInterval = time.Second
 	}
-	h = &Herder{cfg: cfg, log: cfg.Logger, changed: make(chan struct{}, 1)}
+	h = &Herder{cfg: cfg, log: cfg.Logger, changed: make(chan struct{}, 1), writing: make(chan struct{}, 1), running: make(chan struct{}, 1)}
 	defer func() {
 		if err != nil {
 			h.closeResources()
@@ -110,7 +123,9 @@ func Open(ctx context.Context, cfg Config) (h *Herder, err error) {
 
 	opts := append([]kgo.Opt{kgo.SeedBrokers(cfg.Brokers...), kgo.ClientID("tributary-worker-" + cfg.GroupID)}, cfg.ClientOptions...)
 	h.producer, err = kgo.NewClient(append(opts, kgo.AllowAutoTopicCreation(), kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.ProducerBatchMaxBytes(1<<20), kgo.MaxBufferedRecords(500_000), kgo.ProducerLinger(0))...)
+		kgo.ProducerBatchMaxBytes(1<<20), kgo.MaxBufferedRecords(500_000), kgo.ProducerLinger(0),
+		// Kafka's producer default is compression.type=none (franz-go's is snappy).
+		kgo.ProducerBatchCompression(kgo.NoCompression()))...)
 	if err != nil {
 		return nil, err
 	}
@@ -151,6 +166,69 @@ func Open(ctx context.Context, cfg Config) (h *Herder, err error) {
 	return h, nil
 }
 
+// restartUnresolved handles a restart of a connector whose secrets could
+// not be resolved: the engine does not run it, so the restart is a new
+// reconcile, which resolves them again (and starts it or reports FAILED).
+func (h *Herder) restartUnresolved(name string) bool {
+	h.mu.Lock()
+	failed := h.unresolved[name]
+	h.mu.Unlock()
+	if failed {
+		h.signal()
+	}
+	return failed
+}
+
+// waitStopped waits until a reconcile that read the config topic up to
+// offset (at least) has stopped the connector's tasks (PUT .../stop only
+// records the target state), for at most 30 s.
+func (h *Herder) waitStopped(ctx context.Context, name string, offset int64) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		h.mu.Lock()
+		done := h.applied >= offset && h.stopped[name]
+		h.mu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return rest.Conflict("Connector %s is still stopping its tasks; try again shortly", name)
+		case <-tick.C:
+		}
+	}
+}
+
+// lockConfigs serializes this worker's connector config changes (check,
+// validate, store), so that concurrent requests cannot, say, both create
+// the same connector. The returned func unlocks.
+func (h *Herder) lockConfigs(ctx context.Context) (func(), error) {
+	select {
+	case h.writing <- struct{}{}:
+		return func() { <-h.writing }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// lockEngine serializes the herder's calls into the engine (Apply and the
+// restarts). The engine stops what it replaces outside its own lock, so a
+// concurrent Apply could start a task again while its previous instance is
+// still stopping and storing its offsets: the new instance would then
+// start from older offsets and deliver records twice. The returned func
+// unlocks.
+func (h *Herder) lockEngine(ctx context.Context) (func(), error) {
+	select {
+	case h.running <- struct{}{}:
+		return func() { <-h.running }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
 func (h *Herder) signal() {
 	select {
 	case h.changed <- struct{}{}:
@@ -169,6 +247,7 @@ func (h *Herder) reconcile(ctx context.Context) {
 		}
 		snap := h.configs.Snapshot()
 		desired := engine.Desired{}
+		unresolved := map[string]bool{}
 		for name, cfg := range snap.Connectors {
 			resolved, err := resolveSecrets(cfg)
 			var tasks []map[string]string
@@ -179,8 +258,18 @@ func (h *Herder) reconcile(ctx context.Context) {
 				}
 				tasks = append(tasks, tc)
 			}
+			if err != nil && snap.TargetStates[name] == configstore.Stopped {
+				// A stopped connector is not started: nothing to resolve.
+				resolved, tasks, err = cfg, nil, nil
+			}
 			if err != nil {
+				// Kafka Connect fails the connector and its tasks when
+				// a config provider cannot resolve their configs.
+				unresolved[name] = true
 				h.reportConnector(name, engine.StateFailed, err.Error())
+				for i := range snap.Tasks[name] {
+					h.reportTask(name, i, engine.StateFailed, err.Error())
+				}
 				continue
 			}
 			merged := maps.Clone(h.cfg.ConverterDefaults)
@@ -190,9 +279,27 @@ func (h *Herder) reconcile(ctx context.Context) {
 			maps.Copy(merged, resolved)
 			desired[name] = engine.Connector{Config: merged, TargetState: string(snap.TargetStates[name]), Tasks: tasks}
 		}
-		if err := h.engine.Apply(ctx, desired); err != nil && ctx.Err() == nil {
+		h.mu.Lock()
+		h.unresolved = unresolved
+		h.mu.Unlock()
+		unlock, err := h.lockEngine(ctx)
+		if err != nil {
+			return
+		}
+		err = h.engine.Apply(ctx, desired)
+		unlock()
+		if err != nil && ctx.Err() == nil {
 			h.log.Error("applying the connector configs failed", "err", err)
 		}
+		stopped := map[string]bool{}
+		for name := range snap.Connectors {
+			if snap.TargetStates[name] == configstore.Stopped && err == nil {
+				stopped[name] = true
+			}
+		}
+		h.mu.Lock()
+		h.stopped, h.applied = stopped, snap.Offset
+		h.mu.Unlock()
 	}
 }
 

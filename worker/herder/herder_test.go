@@ -2,12 +2,14 @@ package herder_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -23,6 +25,8 @@ func TestHerderREST(t *testing.T) {
 	t.Run("PluginsAndValidate", func(t *testing.T) { w := w.on(t); testPluginsAndValidate(t, w) })
 	t.Run("PauseResume", func(t *testing.T) { w := w.on(t); testPauseResume(t, w) })
 	t.Run("StopAndOffsets", func(t *testing.T) { w := w.on(t); testStopAndOffsets(t, w) })
+	t.Run("Reconfigure", func(t *testing.T) { w := w.on(t); testReconfigure(t, w) })
+	t.Run("StopThenResetAtOnce", func(t *testing.T) { w := w.on(t); testStopThenResetAtOnce(t, w) })
 	t.Run("Restart", func(t *testing.T) { w := w.on(t); testRestart(t, w) })
 	t.Run("Secrets", func(t *testing.T) { w := w.on(t); testSecrets(t, w) })
 	t.Run("Delete", func(t *testing.T) { w := w.on(t); testDelete(t, w) })
@@ -79,6 +83,17 @@ func testPipeline(t *testing.T, w *worker) {
 
 	waitLines(t, out, lines)
 	appendLines(t, in, "line-6")
+
+	// The worker's root and health endpoints.
+	var root struct {
+		Version        string `json:"version"`
+		KafkaClusterID string `json:"kafka_cluster_id"`
+	}
+	w.expect("GET", "/", nil, http.StatusOK, &root)
+	if root.Version != "test" || root.KafkaClusterID == "" {
+		t.Errorf("GET / = %+v", root)
+	}
+	w.expect("GET", "/health", nil, http.StatusOK, nil)
 	waitLines(t, out, append(lines, "line-6"))
 
 	// GET /connectors lists both (sorted names).
@@ -204,6 +219,34 @@ func testErrors(t *testing.T, w *worker) {
 	w.expectError("POST", "/connectors", createRequest{Name: "err-dup", Config: map[string]string{
 		"connector.class": "FileStreamSource", "file": file, "topic": "other"}},
 		http.StatusConflict, "err-dup")
+
+	// Concurrent creations of one name: one 201, the others 409.
+	codes := make([]int, 5)
+	errs := make([]error, len(codes))
+	var wg sync.WaitGroup
+	for i := range codes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			body := `{"name":"err-race","config":{"connector.class":"FileStreamSource","file":"` + file + `","topic":"err-race"}}`
+			resp, err := http.Post(w.url+"/connectors", "application/json", strings.NewReader(body))
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			resp.Body.Close()
+			codes[i] = resp.StatusCode
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(codes)
+	if want := []int{201, 409, 409, 409, 409}; !slices.Equal(codes, want) {
+		t.Errorf("concurrent POSTs of one name answered %v, want %v", codes, want)
+	}
+	w.expect("DELETE", "/connectors/err-race", nil, http.StatusNoContent, nil)
 
 	// Unknown connectors: 404 for every per-connector path.
 	for _, p := range []struct{ method, path string }{
@@ -440,9 +483,15 @@ func testStopAndOffsets(t *testing.T, w *worker) {
 	w.expect("PUT", "/connectors/off-src/pause", nil, http.StatusAccepted, nil)
 	w.expectError("DELETE", "/connectors/off-src/offsets", nil, http.StatusBadRequest, "STOPPED")
 
-	// Stop: 204, STOPPED.
+	// Stop: 204, STOPPED, and (as Kafka Connect) no tasks.
 	w.expect("PUT", "/connectors/off-src/stop", nil, http.StatusNoContent, nil)
-	w.waitState("off-src", "STOPPED", "")
+	if st := w.waitState("off-src", "STOPPED", ""); len(st.Tasks) != 0 {
+		t.Errorf("a stopped connector shows tasks %+v", st.Tasks)
+	}
+	if raw := w.expect("GET", "/connectors/off-src/tasks", nil, http.StatusOK, nil); strings.TrimSpace(string(raw)) != "[]" {
+		t.Errorf("GET tasks of a stopped connector = %s", raw)
+	}
+	w.expectError("GET", "/connectors/off-src/tasks/0/status", nil, http.StatusNotFound)
 	// Reset the source's offsets, resume: the file is read again.
 	var msg struct {
 		Message string `json:"message"`
@@ -501,6 +550,58 @@ func testStopAndOffsets(t *testing.T, w *worker) {
 	w.expect("DELETE", "/connectors/off-sink", nil, http.StatusNoContent, nil)
 }
 
+// testReconfigure changes a running source's file with PUT .../config: its
+// task is restarted with the new config.
+func testReconfigure(t *testing.T, w *worker) {
+	dir := t.TempDir()
+	in1, in2, out := filepath.Join(dir, "in1.txt"), filepath.Join(dir, "in2.txt"), filepath.Join(dir, "out.txt")
+	appendLines(t, in1, "one-1")
+	appendLines(t, in2, "two-1")
+	w.createSource("reconf-src", in1, "reconf-lines")
+	w.createSink("reconf-sink", out, "reconf-lines")
+	waitLines(t, out, []string{"one-1"})
+
+	w.expect("PUT", "/connectors/reconf-src/config", map[string]string{
+		"connector.class": "FileStreamSource", "file": in2, "topic": "reconf-lines",
+		"value.converter": "org.apache.kafka.connect.storage.StringConverter"}, http.StatusOK, nil)
+	waitLines(t, out, []string{"one-1", "two-1"})
+	appendLines(t, in1, "one-2")
+	appendLines(t, in2, "two-2")
+	waitLines(t, out, []string{"one-1", "two-1", "two-2"})
+	var tasks []struct {
+		Config map[string]string `json:"config"`
+	}
+	w.expect("GET", "/connectors/reconf-src/tasks", nil, http.StatusOK, &tasks)
+	if len(tasks) != 1 || tasks[0].Config["file"] != in2 {
+		t.Errorf("tasks after the update = %+v", tasks)
+	}
+	w.waitState("reconf-src", "RUNNING", "RUNNING")
+	w.expect("DELETE", "/connectors/reconf-src", nil, http.StatusNoContent, nil)
+	w.expect("DELETE", "/connectors/reconf-sink", nil, http.StatusNoContent, nil)
+}
+
+// testStopThenResetAtOnce resets a source's offsets right after PUT
+// .../stop, without waiting for the STOPPED status, as scripts do: the
+// reset must not be undone by the stopping task's last offset flush.
+func testStopThenResetAtOnce(t *testing.T, w *worker) {
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in.txt"), filepath.Join(dir, "out.txt")
+	appendLines(t, in, "q-1", "q-2")
+	w.createSource("quick-src", in, "quick-lines")
+	w.createSink("quick-sink", out, "quick-lines")
+	want := []string{"q-1", "q-2"}
+	waitLines(t, out, want)
+	for range 2 {
+		w.expect("PUT", "/connectors/quick-src/stop", nil, http.StatusNoContent, nil)
+		w.expect("DELETE", "/connectors/quick-src/offsets", nil, http.StatusOK, nil)
+		w.expect("PUT", "/connectors/quick-src/resume", nil, http.StatusAccepted, nil)
+		want = append(want, "q-1", "q-2")
+		waitLines(t, out, want)
+	}
+	w.expect("DELETE", "/connectors/quick-src", nil, http.StatusNoContent, nil)
+	w.expect("DELETE", "/connectors/quick-sink", nil, http.StatusNoContent, nil)
+}
+
 func testRestart(t *testing.T, w *worker) {
 	dir := t.TempDir()
 	in, out := filepath.Join(dir, "in.txt"), filepath.Join(dir, "out.txt")
@@ -518,6 +619,7 @@ func testRestart(t *testing.T, w *worker) {
 		t.Errorf("restart?includeTasks=true answered %+v, want everything RESTARTING", st)
 	}
 	// onlyFailed with nothing failed restarts nothing: the answer says so.
+	st = connectorStatus{}
 	w.expect("POST", "/connectors/restart-sink/restart?includeTasks=true&onlyFailed=true", nil, http.StatusAccepted, &st)
 	if st.Connector.State != "RUNNING" || len(st.Tasks) != 1 || st.Tasks[0].State != "RUNNING" {
 		t.Errorf("restart?onlyFailed=true answered %+v, want nothing restarting", st)
@@ -530,8 +632,35 @@ func testRestart(t *testing.T, w *worker) {
 	w.waitState("restart-sink", "RUNNING", "RUNNING")
 	appendLines(t, in, "r-2")
 	waitLines(t, out, []string{"r-1", "r-2"})
-	w.expect("DELETE", "/connectors/restart-src", nil, http.StatusNoContent, nil)
-	w.expect("DELETE", "/connectors/restart-sink", nil, http.StatusNoContent, nil)
+
+	// A task that fails (its file is a directory) is FAILED with a trace;
+	// restart?onlyFailed restarts it and not the healthy connector.
+	bad := filepath.Join(dir, "bad")
+	if err := os.Mkdir(bad, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	w.expect("POST", "/connectors", createRequest{Name: "restart-fail", Config: map[string]string{
+		"connector.class": "FileStreamSource", "file": bad, "topic": "restart-lines",
+		"value.converter": "org.apache.kafka.connect.storage.StringConverter"}}, http.StatusCreated, nil)
+	st = w.waitState("restart-fail", "RUNNING", "FAILED")
+	if !strings.Contains(st.Tasks[0].Trace, bad) {
+		t.Errorf("the failed task's trace %q does not name its file", st.Tasks[0].Trace)
+	}
+	if err := os.Remove(bad); err != nil {
+		t.Fatal(err)
+	}
+	appendLines(t, bad, "r-3")
+	st = connectorStatus{}
+	w.expect("POST", "/connectors/restart-fail/restart?includeTasks=true&onlyFailed=true", nil, http.StatusAccepted, &st)
+	if st.Connector.State != "RUNNING" || len(st.Tasks) != 1 || st.Tasks[0].State != "RESTARTING" || st.Tasks[0].Trace != "" {
+		t.Errorf("restart?onlyFailed=true answered %+v, want only the task RESTARTING", st)
+	}
+	w.waitState("restart-fail", "RUNNING", "RUNNING")
+	waitLines(t, out, []string{"r-1", "r-2", "r-3"})
+
+	for _, n := range []string{"restart-src", "restart-sink", "restart-fail"} {
+		w.expect("DELETE", "/connectors/"+n, nil, http.StatusNoContent, nil)
+	}
 }
 
 func testSecrets(t *testing.T, w *worker) {
@@ -570,11 +699,51 @@ func testSecrets(t *testing.T, w *worker) {
 		t.Fatal(err)
 	}
 	w.expect("PUT", "/connectors/secret-src/pause", nil, http.StatusAccepted, nil)
-	st := w.waitState("secret-src", "FAILED", "")
-	if !strings.Contains(st.Connector.Trace, "TRIB_TEST_FILE") {
-		t.Errorf("FAILED trace %q does not name the variable", st.Connector.Trace)
+	st := w.waitState("secret-src", "FAILED", "FAILED")
+	if !strings.Contains(st.Connector.Trace, "TRIB_TEST_FILE") || !strings.Contains(st.Tasks[0].Trace, "TRIB_TEST_FILE") {
+		t.Errorf("FAILED traces %q / %q do not name the variable", st.Connector.Trace, st.Tasks[0].Trace)
 	}
+	// Stopped, it needs no secret: STOPPED, not FAILED.
+	w.expect("PUT", "/connectors/secret-src/stop", nil, http.StatusNoContent, nil)
+	w.waitState("secret-src", "STOPPED", "")
 	w.expect("DELETE", "/connectors/secret-src", nil, http.StatusNoContent, nil)
+
+	// ${file:path:key} reads a key of a properties file.
+	in2, props := filepath.Join(dir, "in2.txt"), filepath.Join(dir, "secrets.properties")
+	writeFile := func(content string) {
+		t.Helper()
+		if err := os.WriteFile(props, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeFile("in.path=" + in2 + "\n")
+	appendLines(t, in2, "y-1")
+	w.expect("POST", "/connectors", createRequest{Name: "secret-file-src", Config: map[string]string{
+		"connector.class": "FileStreamSource", "file": "${file:" + props + ":in.path}", "topic": "secret-lines",
+		"value.converter": "org.apache.kafka.connect.storage.StringConverter"}}, http.StatusCreated, nil)
+	waitLines(t, out, []string{"x-1", "x-2", "y-1"})
+	// The key disappears: at the next reconcile (here: another config
+	// change) the connector and its task fail, naming the key.
+	writeFile("other=1\n")
+	w.expect("PUT", "/connectors/secret-sink/config", map[string]string{
+		"connector.class": "org.apache.kafka.connect.file.FileStreamSinkConnector", "file": out, "topics": "secret-lines",
+		"value.converter": "org.apache.kafka.connect.storage.StringConverter"}, http.StatusOK, nil)
+	st = w.waitState("secret-file-src", "FAILED", "FAILED")
+	if !strings.Contains(st.Connector.Trace, "in.path") {
+		t.Errorf("FAILED trace %q does not name the missing key", st.Connector.Trace)
+	}
+	// Fixed, a restart resolves it again and runs it. (Any later
+	// reconcile, i.e. any config change, would retry it too.)
+	writeFile("in.path=" + in2 + "\n")
+	appendLines(t, in2, "y-2")
+	st = connectorStatus{}
+	w.expect("POST", "/connectors/secret-file-src/restart?includeTasks=true", nil, http.StatusAccepted, &st)
+	if st.Connector.State != "RESTARTING" || len(st.Tasks) != 1 || st.Tasks[0].State != "RESTARTING" {
+		t.Errorf("restart answered %+v", st)
+	}
+	w.waitState("secret-file-src", "RUNNING", "RUNNING")
+	waitLines(t, out, []string{"x-1", "x-2", "y-1", "y-2"})
+	w.expect("DELETE", "/connectors/secret-file-src", nil, http.StatusNoContent, nil)
 	w.expect("DELETE", "/connectors/secret-sink", nil, http.StatusNoContent, nil)
 }
 

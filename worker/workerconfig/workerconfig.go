@@ -68,7 +68,8 @@ func Keys() [][2]string {
 	}
 }
 
-// Set applies one key=value setting.
+// Set applies one key=value setting and returns the new config; on error
+// (wrapping ErrConfig and naming the key) it returns c unchanged.
 func (c Config) Set(key, value string) (Config, error) {
 	value = strings.TrimSpace(value)
 	bad := func(why string) (Config, error) {
@@ -76,19 +77,20 @@ func (c Config) Set(key, value string) (Config, error) {
 	}
 	switch {
 	case key == "bootstrap.servers":
-		c.BootstrapServers = nil
+		var servers []string
 		for _, s := range strings.Split(value, ",") {
 			if s = strings.TrimSpace(s); s != "" {
 				s = strings.TrimPrefix(strings.TrimPrefix(s, "PLAINTEXT://"), "plaintext://")
 				if _, _, err := net.SplitHostPort(s); err != nil {
 					return bad("want host:port[,host:port...]")
 				}
-				c.BootstrapServers = append(c.BootstrapServers, s)
+				servers = append(servers, s)
 			}
 		}
-		if len(c.BootstrapServers) == 0 {
+		if len(servers) == 0 {
 			return bad("no broker given")
 		}
+		c.BootstrapServers = servers
 	case key == "group.id":
 		if value == "" {
 			return bad("must not be empty")
