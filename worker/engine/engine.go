@@ -8,9 +8,11 @@
 //
 // Ownership: the Engine owns one goroutine per running connector (its event
 // stream) and one per running task (its runner); Close stops them all and
-// waits. Apply, Restart and Close may be called from any goroutine; they are
-// serialized by the engine's mutex, which is never held while waiting for a
-// plugin call (lock order: Engine.mu, then nothing).
+// waits. Apply, RestartConnector, RestartTask and Close may be called from
+// any goroutine: Engine.ops serializes them whole (so a task is never
+// started while its previous instance is still stopping), and Engine.mu
+// guards the maps for the short moments they are read or changed; mu is
+// never held while waiting for a plugin. Lock order: ops, then mu.
 package engine
 
 import (
@@ -99,6 +101,7 @@ type Options struct {
 type Engine struct {
 	opts Options
 
+	ops        sync.Mutex // one Apply/Restart/Close at a time
 	mu         sync.Mutex
 	connectors map[string]*runningConnector
 	tasks      map[taskID]*runningTask
@@ -125,6 +128,12 @@ var ErrClosed = errors.New("engine: closed")
 // Apply reconciles the running connectors and tasks with d. Work whose
 // config and target state are unchanged keeps running untouched.
 func (e *Engine) Apply(ctx context.Context, d Desired) error {
+	e.ops.Lock()
+	defer e.ops.Unlock()
+	return e.apply(ctx, d)
+}
+
+func (e *Engine) apply(ctx context.Context, d Desired) error {
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
@@ -196,6 +205,8 @@ func (e *Engine) Apply(ctx context.Context, d Desired) error {
 // RestartConnector restarts a connector instance (and, with tasks, its
 // tasks; with onlyFailed, only the failed ones).
 func (e *Engine) RestartConnector(ctx context.Context, name string, tasks, onlyFailed bool) error {
+	e.ops.Lock()
+	defer e.ops.Unlock()
 	e.mu.Lock()
 	want, ok := e.desired[name]
 	if !ok {
@@ -226,11 +237,13 @@ func (e *Engine) RestartConnector(ctx context.Context, name string, tasks, onlyF
 	e.stopAll(ctx, stopC, stopT)
 	d := e.snapshotDesired()
 	d[name] = want
-	return e.Apply(ctx, d)
+	return e.apply(ctx, d)
 }
 
 // RestartTask restarts one task.
 func (e *Engine) RestartTask(ctx context.Context, name string, task int) error {
+	e.ops.Lock()
+	defer e.ops.Unlock()
 	e.mu.Lock()
 	rt := e.tasks[taskID{name, task}]
 	delete(e.tasks, taskID{name, task})
@@ -239,7 +252,7 @@ func (e *Engine) RestartTask(ctx context.Context, name string, task int) error {
 		e.opts.States.TaskState(name, task, StateRestarting, "")
 		e.stopAll(ctx, nil, []*runningTask{rt})
 	}
-	return e.Apply(ctx, e.snapshotDesired())
+	return e.apply(ctx, e.snapshotDesired())
 }
 
 func (e *Engine) snapshotDesired() Desired {
@@ -251,6 +264,8 @@ func (e *Engine) snapshotDesired() Desired {
 // Close stops every connector and task (tasks flush and store offsets on
 // the way out) and waits. Idempotent.
 func (e *Engine) Close() error {
+	e.ops.Lock()
+	defer e.ops.Unlock()
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
