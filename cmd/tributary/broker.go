@@ -5,10 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/tributary-data/tributary/broker"
-	"github.com/tributary-data/tributary/internal/configfile"
 )
 
 func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -44,42 +42,12 @@ func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	cfg := def
-	if *configPath != "" {
-		m, err := configfile.Load(*configPath)
-		if err != nil {
-			return err
-		}
-		for k, v := range m {
-			if cfg, err = cfg.Set(k, v); err != nil {
-				return fmt.Errorf("%s: %w", *configPath, err)
-			}
-		}
-	}
-	// Flags, or their environment twins (applyEnv marks them set), override
-	// the config file; unset flags leave the file's values alone.
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	for _, o := range []struct{ flag, key, val string }{
-		{"listen", "listen", *listen}, {"advertise", "advertise", *advertise},
-		{"data-dir", "data.dir", *dataDir}, {"metrics-listen", "metrics.listen", *metricsListen},
-	} {
-		if !given[o.flag] {
-			continue
-		}
-		var err error
-		if cfg, err = cfg.Set(o.key, o.val); err != nil {
-			return err
-		}
-	}
-	for _, s := range sets {
-		k, v, ok := strings.Cut(s, "=")
-		if !ok {
-			return fmt.Errorf("%w: --set %q: want key=value", errUsage, s)
-		}
-		var err error
-		if cfg, err = cfg.Set(strings.TrimSpace(k), v); err != nil {
-			return err
-		}
+	err := applyLayers(fs, *configPath, []flagKey{
+		{"listen", "listen", listen}, {"advertise", "advertise", advertise},
+		{"data-dir", "data.dir", dataDir}, {"metrics-listen", "metrics.listen", metricsListen},
+	}, sets, func(k, v string) (err error) { cfg, err = cfg.Set(k, v); return err })
+	if err != nil {
+		return err
 	}
 	logger, err := newLogger(stderr, *logLevel, *logFormat)
 	if err != nil {

@@ -73,3 +73,18 @@ func TestBrokerConfigPrecedence(t *testing.T) {
 		t.Fatalf("TRIBUTARY_LISTEN did not override the file: %s", errb.String())
 	}
 }
+
+func TestWorkerConfigErrorsNameTheKey(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"worker", "--help"}, &out, &errb); code != 0 || !strings.Contains(errb.String(), "--bootstrap-servers  [TRIBUTARY_BOOTSTRAP_SERVERS]") {
+		t.Fatalf("worker --help: exit %d, %q", code, errb.String())
+	}
+	dir := t.TempDir()
+	props := filepath.Join(dir, "connect-distributed.properties")
+	os.WriteFile(props, []byte("bootstrap.servers=127.0.0.1:9092\ngroup.id=g\nno.such.worker.key=1\n"), 0o644)
+	errb.Reset()
+	code := run(context.Background(), []string{"worker", "--config", props, "--plugin-path", dir}, &out, &errb)
+	if code == 0 || !strings.Contains(errb.String(), "no.such.worker.key") {
+		t.Fatalf("exit %d, stderr %q: want a failure naming the unknown key", code, errb.String())
+	}
+}

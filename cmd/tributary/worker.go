@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -17,7 +16,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/tributary-data/tributary/internal/configfile"
 	"github.com/tributary-data/tributary/worker/herder"
 	"github.com/tributary-data/tributary/worker/rest"
 	"github.com/tributary-data/tributary/worker/workerconfig"
@@ -56,40 +54,12 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	cfg := def
-	if *configPath != "" {
-		m, err := configfile.Load(*configPath)
-		if err != nil {
-			return err
-		}
-		for _, k := range sortedMapKeys(m) {
-			if cfg, err = cfg.Set(k, m[k]); err != nil {
-				return fmt.Errorf("%s: %w", *configPath, err)
-			}
-		}
-	}
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	for _, o := range []struct{ flag, key, val string }{
-		{"bootstrap-servers", "bootstrap.servers", *bootstrap}, {"group-id", "group.id", *groupID},
-		{"rest-listen", "rest.listen", *restListen}, {"plugin-path", "plugin.path", *pluginPath},
-	} {
-		if !given[o.flag] {
-			continue
-		}
-		var err error
-		if cfg, err = cfg.Set(o.key, o.val); err != nil {
-			return err
-		}
-	}
-	for _, s := range sets {
-		k, v, ok := strings.Cut(s, "=")
-		if !ok {
-			return fmt.Errorf("%w: --set %q: want key=value", errUsage, s)
-		}
-		var err error
-		if cfg, err = cfg.Set(strings.TrimSpace(k), v); err != nil {
-			return err
-		}
+	err := applyLayers(fs, *configPath, []flagKey{
+		{"bootstrap-servers", "bootstrap.servers", bootstrap}, {"group-id", "group.id", groupID},
+		{"rest-listen", "rest.listen", restListen}, {"plugin-path", "plugin.path", pluginPath},
+	}, sets, func(k, v string) (err error) { cfg, err = cfg.Set(k, v); return err })
+	if err != nil {
+		return err
 	}
 	if cfg.PluginPath == "" {
 		exe, err := os.Executable()
@@ -154,13 +124,4 @@ func serveWorker(ctx context.Context, cfg workerconfig.Config, logger *slog.Logg
 	herr := h.Close()
 	logger.Info("worker stopped")
 	return errors.Join(rerr, herr)
-}
-
-func sortedMapKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
