@@ -62,6 +62,8 @@ type Desired map[string]Connector
 type StateReporter interface {
 	ConnectorState(name, state, trace string)
 	TaskState(connector string, task int, state, trace string)
+	// TopicUsed reports the first record a source task produced to a topic.
+	TopicUsed(connector string, task int, topic string)
 }
 
 // Plugins finds the plugin binary serving a connector class (or alias).

@@ -113,6 +113,12 @@ func (w *world) TaskState(name string, task int, state, trace string) {
 	w.mu.Unlock()
 }
 
+func (w *world) TopicUsed(name string, task int, topic string) {
+	w.mu.Lock()
+	w.states[fmt.Sprintf("%s-%d-topic-%s", name, task, topic)] = "used"
+	w.mu.Unlock()
+}
+
 func (w *world) state(k string) string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -179,6 +185,9 @@ func TestFilePipeline(t *testing.T) {
 	waitFor(t, 30*time.Second, "5000 lines in the sink file", func() bool { return len(lines(out)) >= 5000 })
 	if got := lines(out); len(got) != 5000 || got[0] != "line-00000" || got[4999] != "line-04999" {
 		t.Fatalf("sink file: %d lines, first %q", len(got), got[0])
+	}
+	if w.state("src-0-topic-lines") != "used" {
+		t.Fatal("the source's use of topic lines was not reported")
 	}
 	if !strings.HasPrefix(w.state("src-0"), StateRunning) || !strings.HasPrefix(w.state("snk"), StateRunning) {
 		t.Fatalf("states: src-0=%q snk=%q", w.state("src-0"), w.state("snk"))

@@ -241,7 +241,8 @@ func (e *Engine) runTask(ctx context.Context, rt *runningTask, cfg map[string]st
 			Connector: name, Task: rt.id.task, Plugin: proc.Plugin, PluginErr: proc.Err,
 			Producer: e.opts.Producer, Offsets: e.opts.Offsets, OffsetFlushInterval: e.opts.OffsetFlushInterval,
 			Retry: retry, LogErrors: logErrors,
-			Logger: e.opts.Logger.With("connector", name, "task", rt.id.task), Metrics: e.opts.Metrics,
+			OnTopic: func(topic string) { e.opts.States.TopicUsed(name, rt.id.task, topic) },
+			Logger:  e.opts.Logger.With("connector", name, "task", rt.id.task), Metrics: e.opts.Metrics,
 		})
 	case pluginpb.ConnectorType_CONNECTOR_TYPE_SINK:
 		if _, err := proc.Plugin.StartSinkTask(ctx, &pluginpb.StartSinkTaskRequest{Class: class, Config: cfg}); err != nil {

@@ -381,6 +381,21 @@ func (s statesAdapter) TaskState(name string, task int, state, trace string) {
 	s.h.reportTask(name, task, state, trace)
 }
 
+// TopicUsed records a source's active topic (KIP-558) unless known already.
+func (s statesAdapter) TopicUsed(name string, task int, topic string) {
+	for _, t := range s.h.status.Topics(name) {
+		if t.Topic == topic {
+			return
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ts := statusstore.TopicStatus{Topic: topic, Connector: name, Task: int32(task), DiscoverTimestamp: time.Now().UnixMilli()}
+	if err := s.h.status.PutTopic(ctx, ts); err != nil {
+		s.h.log.Warn("recording an active topic failed", "connector", name, "topic", topic, "err", err)
+	}
+}
+
 // taskConfigsAdapter stores the task configs a connector produced. The
 // connector saw its config with the secrets resolved, so its task configs
 // may hold them: as Kafka Connect's reverse transform does, a task key whose

@@ -177,6 +177,20 @@ func testPipeline(t *testing.T, w *worker) {
 	if got := topics["pipe-sink"].Topics; !slices.Equal(got, []string{"pipe-lines"}) {
 		t.Errorf("topics = %v", topics)
 	}
+	// A source's are those it produced to (recorded in the status topic).
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		topics = nil
+		w.expect("GET", "/connectors/pipe-src/topics", nil, http.StatusOK, &topics)
+		if slices.Equal(topics["pipe-src"].Topics, []string{"pipe-lines"}) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("source topics = %v, want [pipe-lines]", topics)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	w.expect("PUT", "/connectors/pipe-src/topics/reset", nil, http.StatusAccepted, nil)
 }
 
 func testErrors(t *testing.T, w *worker) {

@@ -57,8 +57,11 @@ type SourceConfig struct {
 	// LogErrors is errors.log.enable: log every record skipped by
 	// errors.tolerance=all (they are always counted in the metrics).
 	LogErrors bool
-	Logger    *slog.Logger
-	Metrics   *Metrics
+	// OnTopic, when set, is called the first time the task produces to a
+	// topic (Kafka Connect's active topics, KIP-558).
+	OnTopic func(topic string)
+	Logger  *slog.Logger
+	Metrics *Metrics
 }
 
 // batch is one poll's records, tracked until all are acknowledged.
@@ -116,7 +119,8 @@ type sourceRunner struct {
 	acked    chan struct{} // signalled when an acknowledgement frees room
 
 	lastFlush time.Time
-	acks      atomic.Int64 // acknowledged since the last metrics update
+	acks      atomic.Int64    // acknowledged since the last metrics update
+	topics    map[string]bool // topics produced to (loop goroutine only)
 }
 
 // polled is one Poll's outcome, handed from the poller to the loop.
@@ -257,6 +261,13 @@ func (r *sourceRunner) produce(ctx context.Context, recs []*pluginpb.ProducedRec
 	for _, pr := range recs {
 		if pr.Dropped {
 			continue
+		}
+		if r.cfg.OnTopic != nil && !r.topics[pr.Topic] {
+			if r.topics == nil {
+				r.topics = map[string]bool{}
+			}
+			r.topics[pr.Topic] = true
+			r.cfg.OnTopic(pr.Topic)
 		}
 		rec := toKgo(pr)
 		r.cfg.Producer.Produce(ctx, rec, func(_ *kgo.Record, err error) { r.ack(b, err) })
