@@ -104,9 +104,10 @@ func Open(ctx context.Context, cfg Config) (h *Herder, err error) {
 		cfg.OffsetFlushInterval = time.Second
 	}
 	h = &Herder{cfg: cfg, log: cfg.Logger, changed: make(chan struct{}, 1), writing: make(chan struct{}, 1), running: make(chan struct{}, 1)}
+	built := h // the error returns below set h to nil
 	defer func() {
 		if err != nil {
-			h.closeResources()
+			built.closeResources()
 		}
 	}()
 	bins, derr := plugins.Discover(ctx, cfg.PluginPath, cfg.Logger)

@@ -1,6 +1,7 @@
 package herder_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tributary-data/tributary/worker/herder"
 )
 
 // TestWorkerRestart closes a worker while a file is being written and
@@ -153,4 +156,17 @@ func TestWorkerRestart(t *testing.T) {
 		o := w2.offsets("rs-src")
 		return len(o.Offsets) == 1 && o.Offsets[0].Offset["position"] == float64(size.Size()), fmt.Sprintf("%+v", o)
 	})
+}
+
+// Open against an unreachable broker fails with an error (the worker command
+// retries), releasing what it opened: it must not panic.
+func TestOpenWithoutKafkaFailsCleanly(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	h, err := herder.Open(ctx, herder.Config{Brokers: []string{"127.0.0.1:1"}, GroupID: "g", WorkerID: "w:1", PluginPath: filePluginDir(t),
+		ConfigTopic: "c", OffsetTopic: "o", StatusTopic: "s"})
+	if err == nil {
+		h.Close()
+		t.Fatal("Open succeeded without a broker")
+	}
 }
