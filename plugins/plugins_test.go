@@ -120,10 +120,15 @@ func TestSourceTaskResumesAndConverts(t *testing.T) {
 	if err != nil {
 		t.Fatal(p.Err(err))
 	}
-	resp, err := p.Plugin.Poll(ctx, &pluginpb.PollRequest{})
+	poll, err := p.Plugin.Poll(ctx, &pluginpb.PollRequest{})
 	if err != nil {
 		t.Fatal(p.Err(err))
 	}
+	records, err := UnpackProduced(poll.Packed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := &pluginpb.PollResponse{Records: records}
 	if len(resp.Records) != 3 {
 		t.Fatalf("%d records", len(resp.Records))
 	}

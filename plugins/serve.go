@@ -367,7 +367,7 @@ func (s *server) Poll(ctx context.Context, req *pluginpb.PollRequest) (*pluginpb
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	resp := &pluginpb.PollResponse{Records: make([]*pluginpb.ProducedRecord, 0, len(recs))}
+	produced := make([]*pluginpb.ProducedRecord, 0, len(recs))
 	keys, last, err := partitionKeys(recs)
 	if err != nil {
 		return nil, toStatus(err)
@@ -377,9 +377,9 @@ func (s *server) Poll(ctx context.Context, req *pluginpb.PollRequest) (*pluginpb
 		if err != nil {
 			return nil, toStatus(err)
 		}
-		resp.Records = append(resp.Records, pr)
+		produced = append(produced, pr)
 	}
-	return resp, nil
+	return &pluginpb.PollResponse{Packed: PackProduced(produced)}, nil
 }
 
 func (s *server) CommitSource(ctx context.Context, req *pluginpb.CommitSourceRequest) (*pluginpb.CommitSourceResponse, error) {

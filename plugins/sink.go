@@ -143,9 +143,15 @@ func (s *server) Put(ctx context.Context, req *pluginpb.PutRequest) (*pluginpb.P
 	if err != nil {
 		return nil, err
 	}
+	consumed := req.Records
+	if len(req.Packed) > 0 {
+		if consumed, err = UnpackConsumed(req.Packed); err != nil {
+			return nil, status.Error(codes.InvalidArgument, err.Error())
+		}
+	}
 	resp := &pluginpb.PutResponse{}
-	recs := make([]connect.SinkRecord, 0, len(req.Records))
-	for i, cr := range req.Records {
+	recs := make([]connect.SinkRecord, 0, len(consumed))
+	for i, cr := range consumed {
 		r, err := pipe.toSink(cr)
 		if err != nil {
 			var se *stageError

@@ -269,7 +269,11 @@ type countingSink struct {
 
 func (c *countingSink) Put(ctx context.Context, in *pluginpb.PutRequest, opts ...grpc.CallOption) (*pluginpb.PutResponse, error) {
 	resp, err := c.SinkPlugin.Put(ctx, in, opts...)
-	if err == nil && atomic.AddInt64(&c.put, int64(len(in.Records)-len(resp.Failed))) >= c.want {
+	n := len(in.Records)
+	if len(in.Packed) > 0 {
+		n, _ = plugins.PackedCount(in.Packed)
+	}
+	if err == nil && atomic.AddInt64(&c.put, int64(n-len(resp.Failed))) >= c.want {
 		c.putOnce.Do(func() { close(c.allPut) })
 	}
 	return resp, err

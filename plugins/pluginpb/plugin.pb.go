@@ -1211,8 +1211,12 @@ func (x *PollRequest) GetMaxRecords() int32 {
 }
 
 type PollResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Records       []*ProducedRecord      `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Records []*ProducedRecord      `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
+	// packed holds the same records in the packed batch format of
+	// plugins/packed.go (much cheaper than one message per record); a plugin
+	// sets either records or packed.
+	Packed        []byte `protobuf:"bytes,2,opt,name=packed,proto3" json:"packed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1250,6 +1254,13 @@ func (*PollResponse) Descriptor() ([]byte, []int) {
 func (x *PollResponse) GetRecords() []*ProducedRecord {
 	if x != nil {
 		return x.Records
+	}
+	return nil
+}
+
+func (x *PollResponse) GetPacked() []byte {
+	if x != nil {
+		return x.Packed
 	}
 	return nil
 }
@@ -1635,8 +1646,11 @@ func (x *ConsumedRecord) GetHeaders() []*Header {
 }
 
 type PutRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Records       []*ConsumedRecord      `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Records []*ConsumedRecord      `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
+	// packed holds the records in the packed batch format of plugins/packed.go;
+	// a worker sets either records or packed.
+	Packed        []byte `protobuf:"bytes,2,opt,name=packed,proto3" json:"packed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1674,6 +1688,13 @@ func (*PutRequest) Descriptor() ([]byte, []int) {
 func (x *PutRequest) GetRecords() []*ConsumedRecord {
 	if x != nil {
 		return x.Records
+	}
+	return nil
+}
+
+func (x *PutRequest) GetPacked() []byte {
+	if x != nil {
+		return x.Packed
 	}
 	return nil
 }
@@ -2154,9 +2175,10 @@ const file_plugin_proto_rawDesc = "" +
 	"\x05error\x18\r \x01(\tR\x05error\".\n" +
 	"\vPollRequest\x12\x1f\n" +
 	"\vmax_records\x18\x01 \x01(\x05R\n" +
-	"maxRecords\"M\n" +
+	"maxRecords\"e\n" +
 	"\fPollResponse\x12=\n" +
-	"\arecords\x18\x01 \x03(\v2#.tributary.plugin.v1.ProducedRecordR\arecords\"Y\n" +
+	"\arecords\x18\x01 \x03(\v2#.tributary.plugin.v1.ProducedRecordR\arecords\x12\x16\n" +
+	"\x06packed\x18\x02 \x01(\fR\x06packed\"Y\n" +
 	"\x13CommitSourceRequest\x12B\n" +
 	"\tcommitted\x18\x01 \x03(\v2$.tributary.plugin.v1.PartitionOffsetR\tcommitted\"\x16\n" +
 	"\x14CommitSourceResponse\"\xb6\x01\n" +
@@ -2186,10 +2208,11 @@ const file_plugin_proto_rawDesc = "" +
 	"\n" +
 	"value_null\x18\t \x01(\bR\tvalueNull\x125\n" +
 	"\aheaders\x18\n" +
-	" \x03(\v2\x1b.tributary.plugin.v1.HeaderR\aheaders\"K\n" +
+	" \x03(\v2\x1b.tributary.plugin.v1.HeaderR\aheaders\"c\n" +
 	"\n" +
 	"PutRequest\x12=\n" +
-	"\arecords\x18\x01 \x03(\v2#.tributary.plugin.v1.ConsumedRecordR\arecords\"P\n" +
+	"\arecords\x18\x01 \x03(\v2#.tributary.plugin.v1.ConsumedRecordR\arecords\x12\x16\n" +
+	"\x06packed\x18\x02 \x01(\fR\x06packed\"P\n" +
 	"\fFailedRecord\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x05R\x05index\x12\x14\n" +
 	"\x05stage\x18\x02 \x01(\tR\x05stage\x12\x14\n" +

@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/grpc"
 
+	"github.com/tributary-data/tributary/plugins"
 	"github.com/tributary-data/tributary/plugins/pluginpb"
 )
 
@@ -207,18 +208,20 @@ func (r *sinkRunner) put(ctx context.Context, recs []*kgo.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	req := &pluginpb.PutRequest{Records: make([]*pluginpb.ConsumedRecord, len(recs))}
-	for i, rec := range recs {
-		cr := &pluginpb.ConsumedRecord{
-			Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
-			TimestampMs: rec.Timestamp.UnixMilli(), TimestampType: int32(rec.Attrs.TimestampType()),
-			Key: rec.Key, KeyNull: rec.Key == nil, Value: rec.Value, ValueNull: rec.Value == nil,
-		}
-		for _, h := range rec.Headers {
-			cr.Headers = append(cr.Headers, &pluginpb.Header{Key: h.Key, Value: h.Value, ValueNull: h.Value == nil})
-		}
-		req.Records[i] = cr
+	size := 0
+	for _, rec := range recs {
+		size += len(rec.Topic) + len(rec.Key) + len(rec.Value)
 	}
+	req := &pluginpb.PutRequest{Packed: plugins.PackConsumed(len(recs), size, func(i int, c *plugins.ConsumedFields) {
+		rec := recs[i]
+		c.Topic, c.Partition, c.Offset = rec.Topic, rec.Partition, rec.Offset
+		c.TimestampMs, c.TimestampType = rec.Timestamp.UnixMilli(), int32(rec.Attrs.TimestampType())
+		c.Key, c.Value = rec.Key, rec.Value
+		for _, h := range rec.Headers {
+			c.HeaderKeys = append(c.HeaderKeys, h.Key)
+			c.HeaderValues = append(c.HeaderValues, h.Value)
+		}
+	})}
 	r.cfg.Metrics.recordIn(r.cfg.Connector, r.cfg.Task, len(recs))
 	start := time.Now()
 	r.mu.Lock()

@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/grpc"
 
+	"github.com/tributary-data/tributary/plugins"
 	"github.com/tributary-data/tributary/plugins/pluginpb"
 )
 
@@ -79,7 +80,7 @@ func RunSource(ctx context.Context, cfg SourceConfig) error {
 		cfg.OffsetFlushInterval = time.Second
 	}
 	if cfg.MaxInFlight <= 0 {
-		cfg.MaxInFlight = 200_000
+		cfg.MaxInFlight = 50_000
 	}
 	if cfg.PluginErr == nil {
 		cfg.PluginErr = func(err error) error { return err }
@@ -173,10 +174,17 @@ func (r *sourceRunner) loop(ctx context.Context) error {
 			}
 			return fmt.Errorf("poll: %w", r.cfg.PluginErr(p.err))
 		}
-		if err := r.produce(ctx, p.resp.Records); err != nil {
+		recs := p.resp.Records
+		if len(p.resp.Packed) > 0 {
+			var err error
+			if recs, err = plugins.UnpackProduced(p.resp.Packed); err != nil {
+				return fmt.Errorf("poll: %w", err)
+			}
+		}
+		if err := r.produce(ctx, recs); err != nil {
 			return err
 		}
-		r.cfg.Metrics.observePoll(r.cfg.Connector, r.cfg.Task, len(p.resp.Records), p.took)
+		r.cfg.Metrics.observePoll(r.cfg.Connector, r.cfg.Task, len(recs), p.took)
 		r.cfg.Metrics.recordOut(r.cfg.Connector, r.cfg.Task, int(r.acks.Swap(0)))
 		if time.Since(r.lastFlush) >= r.cfg.OffsetFlushInterval {
 			if err := r.commit(ctx); err != nil {

@@ -1,0 +1,388 @@
+package plugins
+
+// The packed batch format, version 1: the records of one PollResponse or
+// PutRequest in a single bytes field, instead of one protobuf message per
+// record. Integers are unsigned (uvarint) or zig-zag signed (varint) varints
+// as encoding/binary writes them; "bytes" is a uvarint length then the bytes.
+//
+//	batch    = version:u8(1) count:uvarint record*
+//	produced = flags:uvarint [topic:bytes] [partition:varint] [key:bytes] [value:bytes]
+//	           [timestamp:varint] headers [source_partition:bytes] [source_offset:bytes] [error:bytes]
+//	consumed = flags:uvarint [topic:bytes] partition:varint offset:varint timestamp:varint
+//	           timestamp_type:varint [key:bytes] [value:bytes] headers
+//	headers  = count:uvarint (key:bytes null:u8 [value:bytes])*
+//
+// Flags say which optional fields follow: a topic is written only when it
+// differs from the previous record's, a key or value only when not null.
+// Decoded byte fields alias the batch buffer.
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/tributary-data/tributary/plugins/pluginpb"
+)
+
+const packedVersion = 1
+
+// ErrPacked is wrapped by every packed-batch decoding error.
+var ErrPacked = errors.New("plugins: bad packed batch")
+
+const (
+	fNewTopic = 1 << iota
+	fPartition
+	fKey
+	fValue
+	fTimestamp
+	fSourcePartition
+	fSourceOffset
+	fError
+	fDropped
+)
+
+func appendBytes(b, v []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(v)))
+	return append(b, v...)
+}
+
+func appendHeaders(b []byte, hs []*pluginpb.Header) []byte {
+	b = binary.AppendUvarint(b, uint64(len(hs)))
+	for _, h := range hs {
+		b = appendBytes(b, []byte(h.Key))
+		if h.ValueNull {
+			b = append(b, 1)
+			continue
+		}
+		b = append(b, 0)
+		b = appendBytes(b, h.Value)
+	}
+	return b
+}
+
+// PackProduced encodes source records (plugin side of Poll).
+func PackProduced(recs []*pluginpb.ProducedRecord) []byte {
+	size := 8
+	for _, r := range recs {
+		size += 32 + len(r.Topic) + len(r.Key) + len(r.Value) + len(r.SourcePartitionJson) + len(r.SourceOffsetJson)
+	}
+	b := make([]byte, 0, size)
+	b = append(b, packedVersion)
+	b = binary.AppendUvarint(b, uint64(len(recs)))
+	prevTopic := ""
+	for i, r := range recs {
+		var f uint64
+		if i == 0 || r.Topic != prevTopic {
+			f |= fNewTopic
+		}
+		if r.HasPartition {
+			f |= fPartition
+		}
+		if !r.KeyNull {
+			f |= fKey
+		}
+		if !r.ValueNull {
+			f |= fValue
+		}
+		if r.TimestampMs != 0 {
+			f |= fTimestamp
+		}
+		if len(r.SourcePartitionJson) > 0 {
+			f |= fSourcePartition
+		}
+		if len(r.SourceOffsetJson) > 0 {
+			f |= fSourceOffset
+		}
+		if r.Error != "" {
+			f |= fError
+		}
+		if r.Dropped {
+			f |= fDropped
+		}
+		b = binary.AppendUvarint(b, f)
+		if f&fNewTopic != 0 {
+			b = appendBytes(b, []byte(r.Topic))
+			prevTopic = r.Topic
+		}
+		if f&fPartition != 0 {
+			b = binary.AppendVarint(b, int64(r.Partition))
+		}
+		if f&fKey != 0 {
+			b = appendBytes(b, r.Key)
+		}
+		if f&fValue != 0 {
+			b = appendBytes(b, r.Value)
+		}
+		if f&fTimestamp != 0 {
+			b = binary.AppendVarint(b, r.TimestampMs)
+		}
+		b = appendHeaders(b, r.Headers)
+		if f&fSourcePartition != 0 {
+			b = appendBytes(b, r.SourcePartitionJson)
+		}
+		if f&fSourceOffset != 0 {
+			b = appendBytes(b, r.SourceOffsetJson)
+		}
+		if f&fError != 0 {
+			b = appendBytes(b, []byte(r.Error))
+		}
+	}
+	return b
+}
+
+// reader decodes a packed batch; the first error sticks.
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (r *reader) fail(what string) {
+	if r.err == nil {
+		r.err = fmt.Errorf("%w: truncated or corrupt %s", ErrPacked, what)
+	}
+	r.b = nil
+}
+
+func (r *reader) uvarint(what string) uint64 {
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.fail(what)
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) varint(what string) int64 {
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.fail(what)
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) bytes(what string) []byte {
+	l := r.uvarint(what)
+	if r.err != nil || l > uint64(len(r.b)) {
+		r.fail(what)
+		return nil
+	}
+	v := r.b[:l:l]
+	r.b = r.b[l:]
+	return v
+}
+
+func (r *reader) byte1(what string) byte {
+	if len(r.b) == 0 {
+		r.fail(what)
+		return 0
+	}
+	v := r.b[0]
+	r.b = r.b[1:]
+	return v
+}
+
+func (r *reader) headers() []*pluginpb.Header {
+	n := r.uvarint("header count")
+	if r.err != nil || n > uint64(len(r.b)) {
+		r.fail("header count")
+		return nil
+	}
+	if n == 0 {
+		return nil
+	}
+	hs := make([]pluginpb.Header, n)
+	out := make([]*pluginpb.Header, n)
+	for i := range hs {
+		hs[i].Key = string(r.bytes("header key"))
+		if r.byte1("header null flag") == 1 {
+			hs[i].ValueNull = true
+		} else {
+			hs[i].Value = r.bytes("header value")
+		}
+		out[i] = &hs[i]
+	}
+	return out
+}
+
+func (r *reader) start(b []byte) int {
+	r.b = b
+	if r.byte1("version") != packedVersion && r.err == nil {
+		r.err = fmt.Errorf("%w: version %d, this build reads %d", ErrPacked, b[0], packedVersion)
+	}
+	n := r.uvarint("record count")
+	if r.err != nil || n > uint64(len(r.b)) { // every record takes at least one byte
+		r.fail("record count")
+		return 0
+	}
+	return int(n)
+}
+
+// UnpackProduced decodes source records (worker side of Poll).
+func UnpackProduced(b []byte) ([]*pluginpb.ProducedRecord, error) {
+	var r reader
+	n := r.start(b)
+	recs := make([]pluginpb.ProducedRecord, n)
+	out := make([]*pluginpb.ProducedRecord, n)
+	topic := ""
+	for i := 0; i < n && r.err == nil; i++ {
+		p := &recs[i]
+		f := r.uvarint("flags")
+		if f&fNewTopic != 0 {
+			topic = string(r.bytes("topic"))
+		} else if i == 0 {
+			r.fail("first record without a topic")
+		}
+		p.Topic = topic
+		if f&fPartition != 0 {
+			p.HasPartition, p.Partition = true, int32(r.varint("partition"))
+		}
+		if f&fKey != 0 {
+			p.Key = r.bytes("key")
+		} else {
+			p.KeyNull = true
+		}
+		if f&fValue != 0 {
+			p.Value = r.bytes("value")
+		} else {
+			p.ValueNull = true
+		}
+		if f&fTimestamp != 0 {
+			p.TimestampMs = r.varint("timestamp")
+		}
+		p.Headers = r.headers()
+		if f&fSourcePartition != 0 {
+			p.SourcePartitionJson = r.bytes("source partition")
+		}
+		if f&fSourceOffset != 0 {
+			p.SourceOffsetJson = r.bytes("source offset")
+		}
+		if f&fError != 0 {
+			p.Error = string(r.bytes("error"))
+		}
+		p.Dropped = f&fDropped != 0
+		out[i] = p
+	}
+	if r.err == nil && len(r.b) != 0 {
+		r.err = fmt.Errorf("%w: %d bytes after the last record", ErrPacked, len(r.b))
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	return out, nil
+}
+
+// ConsumedFields is one consumed record for PackConsumed, as the worker
+// has it from its consumer (no protobuf message per record).
+type ConsumedFields struct {
+	Topic         string
+	Partition     int32
+	Offset        int64
+	TimestampMs   int64
+	TimestampType int32
+	Key, Value    []byte // nil: null
+	HeaderKeys    []string
+	HeaderValues  [][]byte // nil: null
+}
+
+// PackConsumed encodes consumed records (worker side of Put); fill is
+// called for each index and fills the fields of that record.
+func PackConsumed(n int, size int, fill func(i int, c *ConsumedFields)) []byte {
+	b := make([]byte, 0, size+8+n*24)
+	b = append(b, packedVersion)
+	b = binary.AppendUvarint(b, uint64(n))
+	var c ConsumedFields
+	prevTopic := ""
+	for i := 0; i < n; i++ {
+		c = ConsumedFields{HeaderKeys: c.HeaderKeys[:0], HeaderValues: c.HeaderValues[:0]}
+		fill(i, &c)
+		var f uint64
+		if i == 0 || c.Topic != prevTopic {
+			f |= fNewTopic
+		}
+		if c.Key != nil {
+			f |= fKey
+		}
+		if c.Value != nil {
+			f |= fValue
+		}
+		b = binary.AppendUvarint(b, f)
+		if f&fNewTopic != 0 {
+			b = appendBytes(b, []byte(c.Topic))
+			prevTopic = c.Topic
+		}
+		b = binary.AppendVarint(b, int64(c.Partition))
+		b = binary.AppendVarint(b, c.Offset)
+		b = binary.AppendVarint(b, c.TimestampMs)
+		b = binary.AppendVarint(b, int64(c.TimestampType))
+		if f&fKey != 0 {
+			b = appendBytes(b, c.Key)
+		}
+		if f&fValue != 0 {
+			b = appendBytes(b, c.Value)
+		}
+		b = binary.AppendUvarint(b, uint64(len(c.HeaderKeys)))
+		for j, k := range c.HeaderKeys {
+			b = appendBytes(b, []byte(k))
+			if c.HeaderValues[j] == nil {
+				b = append(b, 1)
+				continue
+			}
+			b = append(b, 0)
+			b = appendBytes(b, c.HeaderValues[j])
+		}
+	}
+	return b
+}
+
+// UnpackConsumed decodes consumed records (plugin side of Put).
+func UnpackConsumed(b []byte) ([]*pluginpb.ConsumedRecord, error) {
+	var r reader
+	n := r.start(b)
+	recs := make([]pluginpb.ConsumedRecord, n)
+	out := make([]*pluginpb.ConsumedRecord, n)
+	topic := ""
+	for i := 0; i < n && r.err == nil; i++ {
+		c := &recs[i]
+		f := r.uvarint("flags")
+		if f&fNewTopic != 0 {
+			topic = string(r.bytes("topic"))
+		} else if i == 0 {
+			r.fail("first record without a topic")
+		}
+		c.Topic = topic
+		c.Partition = int32(r.varint("partition"))
+		c.Offset = r.varint("offset")
+		c.TimestampMs = r.varint("timestamp")
+		c.TimestampType = int32(r.varint("timestamp type"))
+		if f&fKey != 0 {
+			c.Key = r.bytes("key")
+		} else {
+			c.KeyNull = true
+		}
+		if f&fValue != 0 {
+			c.Value = r.bytes("value")
+		} else {
+			c.ValueNull = true
+		}
+		c.Headers = r.headers()
+		out[i] = c
+	}
+	if r.err == nil && len(r.b) != 0 {
+		r.err = fmt.Errorf("%w: %d bytes after the last record", ErrPacked, len(r.b))
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	return out, nil
+}
+
+// PackedCount returns the number of records in a packed batch without
+// decoding them.
+func PackedCount(b []byte) (int, error) {
+	var r reader
+	n := r.start(b)
+	return n, r.err
+}
