@@ -2,6 +2,7 @@ package rest
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -51,20 +52,20 @@ func (s *Server) routes() http.Handler {
 	handle("GET /connectors|GET /connectors/{$}", s.listConnectors)
 	handle("POST /connectors|POST /connectors/{$}", s.createConnector)
 	handle("GET /connectors/{connector}", s.getConnector)
-	handle("DELETE /connectors/{connector}", s.deleteConnector)
+	handle("DELETE /connectors/{connector}", s.connectorAction(http.StatusNoContent, s.opts.Herder.DeleteConnector))
 	handle("GET /connectors/{connector}/config", s.getConnectorConfig)
 	handle("PUT /connectors/{connector}/config", s.putConnectorConfig)
 	handle("PATCH /connectors/{connector}/config", s.patchConnectorConfig)
 	handle("GET /connectors/{connector}/status", s.connectorStatus)
 	handle("POST /connectors/{connector}/restart", s.restartConnector)
-	handle("PUT /connectors/{connector}/pause", s.pauseConnector)
-	handle("PUT /connectors/{connector}/resume", s.resumeConnector)
-	handle("PUT /connectors/{connector}/stop", s.stopConnector)
+	handle("PUT /connectors/{connector}/pause", s.connectorAction(http.StatusAccepted, s.opts.Herder.PauseConnector))
+	handle("PUT /connectors/{connector}/resume", s.connectorAction(http.StatusAccepted, s.opts.Herder.ResumeConnector))
+	handle("PUT /connectors/{connector}/stop", s.connectorAction(http.StatusNoContent, s.opts.Herder.StopConnector))
 	handle("GET /connectors/{connector}/tasks", s.taskConfigs)
 	handle("GET /connectors/{connector}/tasks/{task}/status", s.taskStatus)
 	handle("POST /connectors/{connector}/tasks/{task}/restart", s.restartTask)
 	handle("GET /connectors/{connector}/topics", s.connectorTopics)
-	handle("PUT /connectors/{connector}/topics/reset", s.resetConnectorTopics)
+	handle("PUT /connectors/{connector}/topics/reset", s.connectorAction(http.StatusAccepted, s.opts.Herder.ResetConnectorTopics))
 	handle("GET /connectors/{connector}/offsets", s.getOffsets)
 	handle("PATCH /connectors/{connector}/offsets", s.alterOffsets)
 	handle("DELETE /connectors/{connector}/offsets", s.resetOffsets)
@@ -447,14 +448,6 @@ func (s *Server) patchConnectorConfig(w http.ResponseWriter, r *http.Request) er
 	return nil
 }
 
-func (s *Server) deleteConnector(w http.ResponseWriter, r *http.Request) error {
-	if err := s.opts.Herder.DeleteConnector(r.Context(), r.PathValue("connector")); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
-}
-
 func (s *Server) connectorStatus(w http.ResponseWriter, r *http.Request) error {
 	st, err := s.opts.Herder.ConnectorStatus(r.Context(), r.PathValue("connector"))
 	if err != nil {
@@ -486,30 +479,6 @@ func (s *Server) restartConnector(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	writeJSON(w, http.StatusAccepted, normalizeStatus(st))
-	return nil
-}
-
-func (s *Server) pauseConnector(w http.ResponseWriter, r *http.Request) error {
-	if err := s.opts.Herder.PauseConnector(r.Context(), r.PathValue("connector")); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusAccepted)
-	return nil
-}
-
-func (s *Server) resumeConnector(w http.ResponseWriter, r *http.Request) error {
-	if err := s.opts.Herder.ResumeConnector(r.Context(), r.PathValue("connector")); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusAccepted)
-	return nil
-}
-
-func (s *Server) stopConnector(w http.ResponseWriter, r *http.Request) error {
-	if err := s.opts.Herder.StopConnector(r.Context(), r.PathValue("connector")); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 
@@ -575,14 +544,6 @@ func (s *Server) connectorTopics(w http.ResponseWriter, r *http.Request) error {
 		topics = []string{}
 	}
 	writeJSON(w, http.StatusOK, map[string]activeTopics{name: {Topics: topics}})
-	return nil
-}
-
-func (s *Server) resetConnectorTopics(w http.ResponseWriter, r *http.Request) error {
-	if err := s.opts.Herder.ResetConnectorTopics(r.Context(), r.PathValue("connector")); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusAccepted)
 	return nil
 }
 
@@ -792,4 +753,17 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.opts.Metrics.ServeHTTP(w, r)
 	return nil
+}
+
+// connectorAction serves the endpoints that run one herder operation on the
+// path's connector and answer a bare status (delete, pause, resume, stop,
+// topics/reset).
+func (s *Server) connectorAction(status int, op func(ctx context.Context, name string) error) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if err := op(r.Context(), r.PathValue("connector")); err != nil {
+			return err
+		}
+		w.WriteHeader(status)
+		return nil
+	}
 }
