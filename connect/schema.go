@@ -438,27 +438,9 @@ func ValuesEqual(a, b any) bool {
 		}
 		return true
 	case map[any]any:
-		bv, ok := b.(map[any]any)
-		if !ok || len(av) != len(bv) {
-			return false
-		}
-		for k, v := range av {
-			if w, ok := bv[k]; !ok || !ValuesEqual(v, w) {
-				return false
-			}
-		}
-		return true
+		return mapValuesEqual(av, b)
 	case map[string]any:
-		bv, ok := b.(map[string]any)
-		if !ok || len(av) != len(bv) {
-			return false
-		}
-		for k, v := range av {
-			if w, ok := bv[k]; !ok || !ValuesEqual(v, w) {
-				return false
-			}
-		}
-		return true
+		return mapValuesEqual(av, b)
 	case *Struct:
 		bv, ok := b.(*Struct)
 		return ok && av.Equal(bv)
@@ -467,4 +449,18 @@ func ValuesEqual(a, b any) bool {
 		return reflect.DeepEqual(a, b) // == would panic
 	}
 	return a == b
+}
+
+// mapValuesEqual compares a map with b deeply (b must be a map of the same type).
+func mapValuesEqual[K comparable](a map[K]any, b any) bool {
+	bv, ok := b.(map[K]any)
+	if !ok || len(a) != len(bv) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := bv[k]; !ok || !ValuesEqual(v, w) {
+			return false
+		}
+	}
+	return true
 }
