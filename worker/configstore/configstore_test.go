@@ -8,36 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
-
-	"github.com/tributary-data/tributary/broker"
+	"github.com/tributary-data/tributary/internal/testkafka"
 	"github.com/tributary-data/tributary/worker/kafkalog"
 )
 
-var backends = []struct {
-	name  string
-	start func(t *testing.T) []string
-}{
-	{"tributary", func(t *testing.T) []string {
-		cfg := broker.Default()
-		cfg.Listen = "127.0.0.1:0"
-		cfg.DataDir = t.TempDir()
-		b, err := broker.Open(cfg, broker.Options{})
-		if err != nil {
-			t.Fatalf("broker.Open: %v", err)
-		}
-		t.Cleanup(func() { _ = b.Close() })
-		return []string{b.Addr()}
-	}},
-	{"kfake", func(t *testing.T) []string {
-		c, err := kfake.NewCluster(kfake.NumBrokers(3))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(c.Close)
-		return c.ListenAddrs()
-	}},
-}
+var backends = testkafka.Backends
 
 type updates struct {
 	mu  sync.Mutex
@@ -75,10 +50,10 @@ func rawLog(t *testing.T, ctx context.Context, brokers []string, topic string, a
 
 func TestStore(t *testing.T) {
 	for _, be := range backends {
-		t.Run(be.name, func(t *testing.T) {
+		t.Run(be.Name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			brokers := be.start(t)
+			brokers := be.Start(t)
 			var ups updates
 			s, err := Open(ctx, Config{Log: kafkalog.Config{Brokers: brokers}, Listener: ups.add})
 			if err != nil {
@@ -205,7 +180,7 @@ func TestStore(t *testing.T) {
 func TestRecordFormat(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	brokers := backends[0].start(t)
+	brokers := backends[0].Start(t)
 	var mu sync.Mutex
 	got := map[string]string{}
 	s, err := Open(ctx, Config{Log: kafkalog.Config{Brokers: brokers, Topic: "cfg"}})
@@ -281,7 +256,7 @@ func TestRecordFormat(t *testing.T) {
 func TestRefusesMultiPartitionTopic(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	brokers := backends[1].start(t)
+	brokers := backends[1].Start(t)
 	l, err := kafkalog.Open(ctx, kafkalog.Config{Brokers: brokers, Topic: "cfg3", Partitions: 3}, func(kafkalog.Record) {})
 	if err != nil {
 		t.Fatal(err)

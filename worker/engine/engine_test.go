@@ -14,7 +14,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/tributary-data/tributary/broker"
+	"github.com/tributary-data/tributary/internal/testkafka"
 	"github.com/tributary-data/tributary/plugins"
 	"github.com/tributary-data/tributary/worker/taskrun"
 )
@@ -149,14 +149,8 @@ func lines(path string) []string {
 // and resume; stop and start again resumes from the stored offsets.
 func TestFilePipeline(t *testing.T) {
 	reg := filePlugin(t)
-	bcfg := broker.Default()
-	bcfg.Listen, bcfg.DataDir = "127.0.0.1:0", t.TempDir()
-	b, err := broker.Open(bcfg, broker.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	prod, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.AllowAutoTopicCreation(), kgo.RequiredAcks(kgo.AllISRAcks()))
+	addr := testkafka.Broker(t)
+	prod, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.AllowAutoTopicCreation(), kgo.RequiredAcks(kgo.AllISRAcks()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +171,7 @@ func TestFilePipeline(t *testing.T) {
 		"snk": {TargetState: TargetStarted, Config: map[string]string{"connector.class": "org.apache.kafka.connect.file.FileStreamSinkConnector", "file": out, "topics": "lines", "tasks.max": "1",
 			"value.converter": "org.apache.kafka.connect.storage.StringConverter"}},
 	}
-	w.engine = New(Options{Logger: testLogger(), Brokers: []string{b.Addr()}, Plugins: reg, Offsets: w, TaskConfigs: w, States: w, Producer: prod, OffsetFlushInterval: 100 * time.Millisecond})
+	w.engine = New(Options{Logger: testLogger(), Brokers: []string{addr}, Plugins: reg, Offsets: w, TaskConfigs: w, States: w, Producer: prod, OffsetFlushInterval: 100 * time.Millisecond})
 	defer w.engine.Close()
 	if err := w.engine.Apply(context.Background(), cloneDesired(w.desired)); err != nil {
 		t.Fatal(err)
@@ -203,7 +197,7 @@ func TestFilePipeline(t *testing.T) {
 	}
 	f.Close()
 	w.mu.Lock()
-	w.engine = New(Options{Logger: testLogger(), Brokers: []string{b.Addr()}, Plugins: reg, Offsets: w, TaskConfigs: w, States: w, Producer: prod, OffsetFlushInterval: 100 * time.Millisecond})
+	w.engine = New(Options{Logger: testLogger(), Brokers: []string{addr}, Plugins: reg, Offsets: w, TaskConfigs: w, States: w, Producer: prod, OffsetFlushInterval: 100 * time.Millisecond})
 	d := cloneDesired(w.desired)
 	w.mu.Unlock()
 	defer w.engine.Close()

@@ -21,7 +21,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tributary-data/tributary/broker"
 	"github.com/tributary-data/tributary/worker/herder"
 	"github.com/tributary-data/tributary/worker/rest"
 )
@@ -58,20 +57,6 @@ func filePluginDir(t *testing.T) string {
 		t.Fatal(buildErr)
 	}
 	return pluginDir
-}
-
-// startBroker opens an in-process broker on a free port, closed at cleanup.
-func startBroker(t *testing.T) string {
-	t.Helper()
-	cfg := broker.Default()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.DataDir = t.TempDir()
-	b, err := broker.Open(cfg, broker.Options{})
-	if err != nil {
-		t.Fatalf("opening the broker: %v", err)
-	}
-	t.Cleanup(func() { b.Close() })
-	return b.Addr()
 }
 
 // worker is a herder served over HTTP.

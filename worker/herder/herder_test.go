@@ -12,12 +12,14 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tributary-data/tributary/internal/testkafka"
 )
 
 // TestHerderREST runs one broker and one worker and drives them over the
 // REST API; every subtest uses its own connector names, topics and files.
 func TestHerderREST(t *testing.T) {
-	addr := startBroker(t)
+	addr := testkafka.Broker(t)
 	w := startWorker(t, addr, "rest-test")
 
 	t.Run("Pipeline", func(t *testing.T) { w := w.on(t); testPipeline(t, w) })

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tributary-data/tributary/internal/testkafka"
 	"github.com/tributary-data/tributary/worker/herder"
 )
 
@@ -20,7 +21,7 @@ import (
 // sink from its committed one, so no line is lost and the few duplicates
 // are bounded by one offset flush interval.
 func TestWorkerRestart(t *testing.T) {
-	addr := startBroker(t)
+	addr := testkafka.Broker(t)
 	dir := t.TempDir()
 	in, out, idle := filepath.Join(dir, "in.txt"), filepath.Join(dir, "out.txt"), filepath.Join(dir, "idle.txt")
 	appendLines(t, idle, "never-read")

@@ -10,43 +10,14 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tributary-data/tributary/broker"
+	"github.com/tributary-data/tributary/internal/testkafka"
 )
 
 // backends are the Kafka implementations every test runs against.
-var backends = []struct {
-	name  string
-	start func(t *testing.T) []string
-}{
-	{"tributary", startBroker},
-	{"kfake", startKfake},
-}
-
-func startBroker(t *testing.T) []string {
-	t.Helper()
-	cfg := broker.Default()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.DataDir = t.TempDir()
-	b, err := broker.Open(cfg, broker.Options{})
-	if err != nil {
-		t.Fatalf("broker.Open: %v", err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
-	return []string{b.Addr()}
-}
-
-func startKfake(t *testing.T) []string {
-	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(3))
-	if err != nil {
-		t.Fatalf("kfake: %v", err)
-	}
-	t.Cleanup(c.Close)
-	return c.ListenAddrs()
-}
+var backends = testkafka.Backends
 
 // collector records applied records; safe for concurrent reads.
 type collector struct {
@@ -112,8 +83,8 @@ func topicConfig(t *testing.T, ctx context.Context, brokers []string, topic stri
 
 func TestLog(t *testing.T) {
 	for _, be := range backends {
-		t.Run(be.name, func(t *testing.T) {
-			brokers := be.start(t)
+		t.Run(be.Name, func(t *testing.T) {
+			brokers := be.Start(t)
 			t.Run("CreatesCompactedTopic", func(t *testing.T) { testCreates(t, brokers) })
 			t.Run("RefusesNonCompacted", func(t *testing.T) { testRefuses(t, brokers) })
 			t.Run("ReadToEndAndReopen", func(t *testing.T) { testReadToEnd(t, brokers) })
@@ -326,7 +297,7 @@ func TestOpenValidates(t *testing.T) {
 // supports transactions) still counts as read to the end.
 func TestReadToEndPastMarkers(t *testing.T) {
 	ctx := testCtx(t)
-	brokers := startKfake(t)
+	brokers := testkafka.Kfake(t)
 	var c collector
 	l, err := Open(ctx, Config{Brokers: brokers, Topic: "txn"}, c.apply)
 	if err != nil {

@@ -8,43 +8,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
-
-	"github.com/tributary-data/tributary/broker"
+	"github.com/tributary-data/tributary/internal/testkafka"
 	"github.com/tributary-data/tributary/worker/kafkalog"
 )
 
-var backends = []struct {
-	name  string
-	start func(t *testing.T) []string
-}{
-	{"tributary", func(t *testing.T) []string {
-		cfg := broker.Default()
-		cfg.Listen = "127.0.0.1:0"
-		cfg.DataDir = t.TempDir()
-		b, err := broker.Open(cfg, broker.Options{})
-		if err != nil {
-			t.Fatalf("broker.Open: %v", err)
-		}
-		t.Cleanup(func() { _ = b.Close() })
-		return []string{b.Addr()}
-	}},
-	{"kfake", func(t *testing.T) []string {
-		c, err := kfake.NewCluster(kfake.NumBrokers(3))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(c.Close)
-		return c.ListenAddrs()
-	}},
-}
+var backends = testkafka.Backends
 
 func TestStore(t *testing.T) {
 	for _, be := range backends {
-		t.Run(be.name, func(t *testing.T) {
+		t.Run(be.Name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			brokers := be.start(t)
+			brokers := be.Start(t)
 			s, err := Open(ctx, Config{Brokers: brokers})
 			if err != nil {
 				t.Fatal(err)
@@ -145,7 +120,7 @@ func TestStore(t *testing.T) {
 func TestRecordFormat(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	brokers := backends[0].start(t)
+	brokers := backends[0].Start(t)
 	s, err := Open(ctx, Config{Brokers: brokers, Topic: "st", Partitions: 1})
 	if err != nil {
 		t.Fatal(err)

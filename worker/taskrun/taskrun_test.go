@@ -17,7 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/tributary-data/tributary/broker"
+	"github.com/tributary-data/tributary/internal/testkafka"
 	"github.com/tributary-data/tributary/plugins"
 	"github.com/tributary-data/tributary/plugins/pluginpb"
 )
@@ -53,20 +53,6 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(filepath.Dir(pluginBin))
 	}
 	os.Exit(code)
-}
-
-// startBroker runs this repo's broker in-process: the worker code under test
-// talks to it over the Kafka protocol only.
-func startBroker(t *testing.T) string {
-	t.Helper()
-	cfg := broker.Default()
-	cfg.Listen, cfg.DataDir = "127.0.0.1:0", t.TempDir()
-	b, err := broker.Open(cfg, broker.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	return b.Addr()
 }
 
 func launch(t *testing.T) *plugins.Process {
@@ -130,7 +116,7 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 }
 
 func TestSourceRunnerProducesThenStoresOffsets(t *testing.T) {
-	addr := startBroker(t)
+	addr := testkafka.Broker(t)
 	p := launch(t)
 	ctx := context.Background()
 	if _, err := p.Plugin.StartSourceTask(ctx, &pluginpb.StartSourceTaskRequest{Class: "test.Source", Config: map[string]string{
@@ -177,7 +163,7 @@ func TestSourceRunnerProducesThenStoresOffsets(t *testing.T) {
 }
 
 func TestSinkRunnerFlushesThenCommits(t *testing.T) {
-	addr := startBroker(t)
+	addr := testkafka.Broker(t)
 	prod := client(t, addr)
 	for i := 0; i < 2000; i++ {
 		v := fmt.Sprintf(`{"i":%d}`, i)
@@ -252,7 +238,7 @@ func TestSinkRunnerFlushesThenCommits(t *testing.T) {
 
 // A plugin that crashes mid-run fails the runner with the plugin's last words.
 func TestSourceRunnerFailsWithPluginCrash(t *testing.T) {
-	addr := startBroker(t)
+	addr := testkafka.Broker(t)
 	p := launch(t)
 	if _, err := p.Plugin.StartSourceTask(context.Background(), &pluginpb.StartSourceTaskRequest{Class: "test.Source", Config: map[string]string{"topic": "t", "misbehave": "crash"}}); err != nil {
 		t.Fatal(p.Err(err))
@@ -275,7 +261,7 @@ func startSourceTask(t *testing.T, misbehave string) *plugins.Process {
 // Retriable failures are retried within errors.retry.timeout and fail the
 // task at once without it; a plugin that stops answering fails its task.
 func TestSourceRunnerRetriesAndDetectsHangs(t *testing.T) {
-	addr := startBroker(t)
+	addr := testkafka.Broker(t)
 	prod := client(t, addr)
 
 	p := startSourceTask(t, "retriable")
