@@ -29,16 +29,7 @@ func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		fmt.Fprintf(w, "\nPrecedence: built-in defaults < config file < environment < flags < --set.\n")
 	})
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
-	}
-	if err := applyEnv(fs); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	cfg := def

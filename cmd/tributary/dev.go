@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -25,13 +24,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "text or json")
 	setUsage(fs, "tributary dev [--data-dir DIR]   # embedded broker + one worker: Kafka :9092, REST :8083", nil)
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if err := applyEnv(fs); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	logger, err := newLogger(stderr, *logLevel, *logFormat)

@@ -87,6 +87,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 2
 }
 
+// parseFlags parses a command's flags (no positional arguments allowed),
+// then fills unset flags from their environment twins.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	return applyEnv(fs)
+}
+
 // envFlags binds every flag of fs to an environment twin: --data-dir reads
 // TRIBUTARY_DATA_DIR when the flag is not given. Call after fs.Parse.
 func applyEnv(fs *flag.FlagSet) error {

@@ -26,19 +26,6 @@ func runPerf(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return runPerfConsume(ctx, args[1:], stdout, stderr)
 }
 
-func parsePerfFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
-	}
-	return applyEnv(fs)
-}
-
 func perfErr(err error) error {
 	if errors.Is(err, perf.ErrInvalidConfig) {
 		return fmt.Errorf("%w: %v", errUsage, err)
@@ -62,7 +49,7 @@ func runPerfProduce(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.IntVar(&cfg.Partitions, "partitions", cfg.Partitions, "partitions when the topic is created")
 	fs.BoolVar(&cfg.CreateTopic, "create-topic", cfg.CreateTopic, "create the topic when missing")
 	setUsage(fs, "tributary perf produce --brokers HOST:PORT --topic T --records N --record-size B [--acks all]", nil)
-	if err := parsePerfFlags(fs, args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	cfg.Brokers = strings.Split(*brokers, ",")
@@ -88,7 +75,7 @@ func runPerfConsume(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "fail when no record arrives for this long")
 	fs.Int("record-size", 0, "ignored (accepted so produce and consume take the same flags)")
 	setUsage(fs, "tributary perf consume --brokers HOST:PORT --topic T --records N", nil)
-	if err := parsePerfFlags(fs, args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	cfg.Brokers = strings.Split(*brokers, ",")
