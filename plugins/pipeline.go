@@ -85,7 +85,7 @@ func (p *pipeline) fromSource(sr *connect.SourceRecord, partition []byte, withOf
 	out := &pluginpb.ProducedRecord{SourcePartitionJson: partition}
 	if withOffset {
 		var err error
-		if out.SourceOffsetJson, err = marshalMap(sr.SourceOffset); err != nil {
+		if out.SourceOffsetJson, err = EncodeOffsetJSON(sr.SourceOffset); err != nil {
 			return nil, fmt.Errorf("source offset: %w", err)
 		}
 	}
@@ -114,7 +114,7 @@ func partitionKeys(recs []connect.SourceRecord) (keys [][]byte, last []bool, err
 		ptr := reflect.ValueOf(m).Pointer()
 		b, ok := byMap[ptr]
 		if !ok {
-			if b, err = marshalMap(m); err != nil {
+			if b, err = EncodeOffsetJSON(m); err != nil {
 				return nil, nil, fmt.Errorf("source partition: %w", err)
 			}
 			byMap[ptr] = b
@@ -202,18 +202,19 @@ func nullable(b []byte, null bool) []byte {
 	return b
 }
 
-// marshalMap encodes a source partition or offset map as JSON (keys sorted,
-// so equal maps give equal bytes).
-func marshalMap(m map[string]any) ([]byte, error) {
+// EncodeOffsetJSON encodes a source partition or offset map as the JSON
+// that crosses the boundary and is stored (keys sorted, so equal maps give
+// equal bytes).
+func EncodeOffsetJSON(m map[string]any) ([]byte, error) {
 	if m == nil {
 		return nil, nil
 	}
 	return json.Marshal(m)
 }
 
-// unmarshalMap decodes a source partition or offset; integral numbers
+// DecodeOffsetJSON decodes a source partition or offset; integral numbers
 // become int64, others float64.
-func unmarshalMap(b []byte) (map[string]any, error) {
+func DecodeOffsetJSON(b []byte) (map[string]any, error) {
 	if len(b) == 0 {
 		return nil, nil
 	}

@@ -306,7 +306,7 @@ type sourceContext struct{ offsets map[string]map[string]any }
 func (c *sourceContext) Offsets(_ context.Context, partitions []map[string]any) ([]connect.PartitionOffset, error) {
 	var out []connect.PartitionOffset
 	for _, p := range partitions {
-		key, err := marshalMap(p)
+		key, err := EncodeOffsetJSON(p)
 		if err != nil {
 			return nil, err
 		}
@@ -332,15 +332,15 @@ func (s *server) StartSourceTask(ctx context.Context, req *pluginpb.StartSourceT
 	}
 	sc := &sourceContext{offsets: map[string]map[string]any{}}
 	for _, po := range req.Offsets {
-		p, err := unmarshalMap(po.PartitionJson)
+		p, err := DecodeOffsetJSON(po.PartitionJson)
 		if err != nil {
 			return nil, status.Errorf(codes.InvalidArgument, "stored source partition %s: %v", po.PartitionJson, err)
 		}
-		off, err := unmarshalMap(po.OffsetJson)
+		off, err := DecodeOffsetJSON(po.OffsetJson)
 		if err != nil {
 			return nil, status.Errorf(codes.InvalidArgument, "stored source offset %s: %v", po.OffsetJson, err)
 		}
-		key, _ := marshalMap(p)
+		key, _ := EncodeOffsetJSON(p)
 		sc.offsets[string(key)] = off
 	}
 	s.mu.Lock()
@@ -391,11 +391,11 @@ func (s *server) CommitSource(ctx context.Context, req *pluginpb.CommitSourceReq
 	}
 	var committed []connect.PartitionOffset
 	for _, po := range req.Committed {
-		p, err := unmarshalMap(po.PartitionJson)
+		p, err := DecodeOffsetJSON(po.PartitionJson)
 		if err != nil {
 			return nil, status.Errorf(codes.InvalidArgument, "source partition: %v", err)
 		}
-		o, err := unmarshalMap(po.OffsetJson)
+		o, err := DecodeOffsetJSON(po.OffsetJson)
 		if err != nil {
 			return nil, status.Errorf(codes.InvalidArgument, "source offset: %v", err)
 		}

@@ -427,11 +427,11 @@ func (a offsetsAdapter) Get(ctx context.Context, connector string) ([]taskrun.Of
 	}
 	var out []taskrun.Offset
 	for _, po := range a.s.Get(connector) {
-		p, err := marshalJSON(po.Partition)
+		p, err := plugins.EncodeOffsetJSON(po.Partition)
 		if err != nil {
 			return nil, err
 		}
-		o, err := marshalJSON(po.Offset)
+		o, err := plugins.EncodeOffsetJSON(po.Offset)
 		if err != nil {
 			return nil, err
 		}
@@ -443,11 +443,11 @@ func (a offsetsAdapter) Get(ctx context.Context, connector string) ([]taskrun.Of
 func (a offsetsAdapter) Put(ctx context.Context, connector string, offs []taskrun.Offset) error {
 	pos := make([]offsetstore.PartitionOffset, 0, len(offs))
 	for _, o := range offs {
-		p, err := unmarshalJSON(o.PartitionJSON)
+		p, err := plugins.DecodeOffsetJSON(o.PartitionJSON)
 		if err != nil {
 			return fmt.Errorf("source partition %s: %w", o.PartitionJSON, err)
 		}
-		v, err := unmarshalJSON(o.OffsetJSON)
+		v, err := plugins.DecodeOffsetJSON(o.OffsetJSON)
 		if err != nil {
 			return fmt.Errorf("source offset %s: %w", o.OffsetJSON, err)
 		}

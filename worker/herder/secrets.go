@@ -7,8 +7,6 @@ package herder
 // .properties (or JSON) file and takes one key of it.
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"os"
 	"regexp"
@@ -63,41 +61,4 @@ func resolveOne(provider, arg string) (string, error) {
 		return v, nil
 	}
 	return "", fmt.Errorf("unknown config provider %q", provider)
-}
-
-func marshalJSON(m map[string]any) ([]byte, error) { return json.Marshal(m) }
-
-func unmarshalJSON(b []byte) (map[string]any, error) {
-	if len(b) == 0 {
-		return nil, nil
-	}
-	var m map[string]any
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	if err := dec.Decode(&m); err != nil {
-		return nil, err
-	}
-	normalize(m)
-	return m, nil
-}
-
-// normalize turns json.Number into int64 (integral) or float64.
-func normalize(v any) any {
-	switch t := v.(type) {
-	case json.Number:
-		if i, err := t.Int64(); err == nil {
-			return i
-		}
-		f, _ := t.Float64()
-		return f
-	case map[string]any:
-		for k, e := range t {
-			t[k] = normalize(e)
-		}
-	case []any:
-		for i, e := range t {
-			t[i] = normalize(e)
-		}
-	}
-	return v
 }
