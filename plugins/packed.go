@@ -60,74 +60,93 @@ func appendHeaders(b []byte, hs []*pluginpb.Header) []byte {
 	return b
 }
 
+// producedPacker appends source records to a packed batch one at a time,
+// so the plugin never holds a batch of per-record messages.
+type producedPacker struct {
+	b         []byte
+	prevTopic string
+	n         int
+}
+
+func newProducedPacker(count, sizeHint int) *producedPacker {
+	b := make([]byte, 0, sizeHint+8)
+	b = append(b, packedVersion)
+	b = binary.AppendUvarint(b, uint64(count))
+	return &producedPacker{b: b}
+}
+
+// add appends r; the batch must receive exactly the count given at creation.
+func (p *producedPacker) add(r *pluginpb.ProducedRecord) {
+	var f uint64
+	if p.n == 0 || r.Topic != p.prevTopic {
+		f |= fNewTopic
+	}
+	if r.HasPartition {
+		f |= fPartition
+	}
+	if !r.KeyNull {
+		f |= fKey
+	}
+	if !r.ValueNull {
+		f |= fValue
+	}
+	if r.TimestampMs != 0 {
+		f |= fTimestamp
+	}
+	if len(r.SourcePartitionJson) > 0 {
+		f |= fSourcePartition
+	}
+	if len(r.SourceOffsetJson) > 0 {
+		f |= fSourceOffset
+	}
+	if r.Error != "" {
+		f |= fError
+	}
+	if r.Dropped {
+		f |= fDropped
+	}
+	b := binary.AppendUvarint(p.b, f)
+	if f&fNewTopic != 0 {
+		b = appendBytes(b, []byte(r.Topic))
+		p.prevTopic = r.Topic
+	}
+	if f&fPartition != 0 {
+		b = binary.AppendVarint(b, int64(r.Partition))
+	}
+	if f&fKey != 0 {
+		b = appendBytes(b, r.Key)
+	}
+	if f&fValue != 0 {
+		b = appendBytes(b, r.Value)
+	}
+	if f&fTimestamp != 0 {
+		b = binary.AppendVarint(b, r.TimestampMs)
+	}
+	b = appendHeaders(b, r.Headers)
+	if f&fSourcePartition != 0 {
+		b = appendBytes(b, r.SourcePartitionJson)
+	}
+	if f&fSourceOffset != 0 {
+		b = appendBytes(b, r.SourceOffsetJson)
+	}
+	if f&fError != 0 {
+		b = appendBytes(b, []byte(r.Error))
+	}
+	p.b = b
+	p.n++
+}
+
 // PackProduced encodes source records (plugin side of Poll).
 func PackProduced(recs []*pluginpb.ProducedRecord) []byte {
-	size := 8
+	size := 0
 	for _, r := range recs {
 		size += 32 + len(r.Topic) + len(r.Key) + len(r.Value) + len(r.SourcePartitionJson) + len(r.SourceOffsetJson)
 	}
-	b := make([]byte, 0, size)
-	b = append(b, packedVersion)
-	b = binary.AppendUvarint(b, uint64(len(recs)))
-	prevTopic := ""
-	for i, r := range recs {
-		var f uint64
-		if i == 0 || r.Topic != prevTopic {
-			f |= fNewTopic
-		}
-		if r.HasPartition {
-			f |= fPartition
-		}
-		if !r.KeyNull {
-			f |= fKey
-		}
-		if !r.ValueNull {
-			f |= fValue
-		}
-		if r.TimestampMs != 0 {
-			f |= fTimestamp
-		}
-		if len(r.SourcePartitionJson) > 0 {
-			f |= fSourcePartition
-		}
-		if len(r.SourceOffsetJson) > 0 {
-			f |= fSourceOffset
-		}
-		if r.Error != "" {
-			f |= fError
-		}
-		if r.Dropped {
-			f |= fDropped
-		}
-		b = binary.AppendUvarint(b, f)
-		if f&fNewTopic != 0 {
-			b = appendBytes(b, []byte(r.Topic))
-			prevTopic = r.Topic
-		}
-		if f&fPartition != 0 {
-			b = binary.AppendVarint(b, int64(r.Partition))
-		}
-		if f&fKey != 0 {
-			b = appendBytes(b, r.Key)
-		}
-		if f&fValue != 0 {
-			b = appendBytes(b, r.Value)
-		}
-		if f&fTimestamp != 0 {
-			b = binary.AppendVarint(b, r.TimestampMs)
-		}
-		b = appendHeaders(b, r.Headers)
-		if f&fSourcePartition != 0 {
-			b = appendBytes(b, r.SourcePartitionJson)
-		}
-		if f&fSourceOffset != 0 {
-			b = appendBytes(b, r.SourceOffsetJson)
-		}
-		if f&fError != 0 {
-			b = appendBytes(b, []byte(r.Error))
-		}
+	p := newProducedPacker(len(recs), size)
+	for _, r := range recs {
+		p.add(r)
 	}
-	return b
+	return p.b
 }
 
 // reader decodes a packed batch; the first error sticks.

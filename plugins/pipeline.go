@@ -74,28 +74,29 @@ type stageError struct {
 func (e *stageError) Error() string { return e.stage + ": " + e.err.Error() }
 func (e *stageError) Unwrap() error { return e.err }
 
-// fromSource transforms and serializes a source record. partition is the
+// fromSource transforms and serializes a source record into out (a scratch
+// record the caller reuses). partition is the
 // record's source partition as JSON; withOffset says whether to encode its
 // offset (only the last record of each source partition in a batch needs
 // it: the worker stores the latest offset per partition). A record dropped
 // by a transform, or failing with errors.tolerance=all, comes back marked
 // dropped (its offset still counts as done); with tolerance none a failure
 // is returned as an error.
-func (p *pipeline) fromSource(sr *connect.SourceRecord, partition []byte, withOffset bool) (*pluginpb.ProducedRecord, error) {
-	out := &pluginpb.ProducedRecord{SourcePartitionJson: partition}
+func (p *pipeline) fromSource(sr *connect.SourceRecord, partition []byte, withOffset bool, out *pluginpb.ProducedRecord) error {
+	*out = pluginpb.ProducedRecord{SourcePartitionJson: partition}
 	if withOffset {
 		var err error
 		if out.SourceOffsetJson, err = EncodeOffsetJSON(sr.SourceOffset); err != nil {
-			return nil, fmt.Errorf("source offset: %w", err)
+			return fmt.Errorf("source offset: %w", err)
 		}
 	}
 	if err := p.produce(&sr.Record, out); err != nil {
 		if !p.tolerateAll {
-			return nil, err
+			return err
 		}
 		*out = pluginpb.ProducedRecord{SourcePartitionJson: out.SourcePartitionJson, SourceOffsetJson: out.SourceOffsetJson, Dropped: true, Error: err.Error()}
 	}
-	return out, nil
+	return nil
 }
 
 // partitionKeys encodes the source partitions of a batch, once per distinct

@@ -367,19 +367,20 @@ func (s *server) Poll(ctx context.Context, req *pluginpb.PollRequest) (*pluginpb
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	produced := make([]*pluginpb.ProducedRecord, 0, len(recs))
 	keys, last, err := partitionKeys(recs)
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	// Each record is converted into one scratch record and packed at once.
+	packer := newProducedPacker(len(recs), len(recs)*128)
+	var scratch pluginpb.ProducedRecord
 	for i := range recs {
-		pr, err := pipe.fromSource(&recs[i], keys[i], last[i])
-		if err != nil {
+		if err := pipe.fromSource(&recs[i], keys[i], last[i], &scratch); err != nil {
 			return nil, toStatus(err)
 		}
-		produced = append(produced, pr)
+		packer.add(&scratch)
 	}
-	return &pluginpb.PollResponse{Packed: PackProduced(produced)}, nil
+	return &pluginpb.PollResponse{Packed: packer.b}, nil
 }
 
 func (s *server) CommitSource(ctx context.Context, req *pluginpb.CommitSourceRequest) (*pluginpb.CommitSourceResponse, error) {
