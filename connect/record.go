@@ -34,6 +34,12 @@ type Record struct {
 // broker acknowledged the record, and gives it back to the task at start.
 // Both are maps of JSON-compatible values (string, bool, float64 or int64,
 // nested maps and slices) so that they serialize exactly.
+//
+// The worker stores offsets per Poll batch, once every record of the batch
+// is acknowledged: only the last record of each source partition in a
+// batch needs a SourceOffset; earlier ones may leave it nil (a connector
+// producing many records per poll saves a map per record). Reusing one
+// SourcePartition map for every record of a partition is cheaper too.
 type SourceRecord struct {
 	Record
 	SourcePartition map[string]any

@@ -60,7 +60,10 @@ func Launch(ctx context.Context, path string, logger *slog.Logger) (*Process, er
 		SyncStdout:       tail,
 		StartTimeout:     startTimeout(ctx),
 		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
-			grpc.MaxCallRecvMsgSize(maxMessageBytes), grpc.MaxCallSendMsgSize(maxMessageBytes))},
+			grpc.MaxCallRecvMsgSize(maxMessageBytes), grpc.MaxCallSendMsgSize(maxMessageBytes),
+			grpc.ForceCodecV2(newBatchCodec())),
+			grpc.WithInitialWindowSize(windowBytes), grpc.WithInitialConnWindowSize(windowBytes),
+			grpc.WithWriteBufferSize(socketBufferBytes), grpc.WithReadBufferSize(socketBufferBytes)},
 	})
 	rpc, err := client.Client()
 	if err != nil {

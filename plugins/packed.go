@@ -68,9 +68,9 @@ type producedPacker struct {
 	n         int
 }
 
-func newProducedPacker(count, sizeHint int) *producedPacker {
-	b := make([]byte, 0, sizeHint+8)
-	b = append(b, packedVersion)
+// newProducedPacker starts a batch of count records in buf (appended to).
+func newProducedPacker(buf *[]byte, count int) *producedPacker {
+	b := append(*buf, packedVersion)
 	b = binary.AppendUvarint(b, uint64(count))
 	return &producedPacker{b: b}
 }
@@ -142,7 +142,8 @@ func PackProduced(recs []*pluginpb.ProducedRecord) []byte {
 	for _, r := range recs {
 		size += 32 + len(r.Topic) + len(r.Key) + len(r.Value) + len(r.SourcePartitionJson) + len(r.SourceOffsetJson)
 	}
-	p := newProducedPacker(len(recs), size)
+	buf := make([]byte, 0, size+16)
+	p := newProducedPacker(&buf, len(recs))
 	for _, r := range recs {
 		p.add(r)
 	}

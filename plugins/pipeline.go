@@ -34,10 +34,13 @@ var errConfig = errors.New("plugins: invalid config")
 // pipeline converts and transforms one task's records, inside the plugin
 // process: key/value/header converters, the transform chain, and the
 // errors.tolerance policy for failures in them.
+//
+// fromSource and produce reuse scratch buffers: one batch at a time.
 type pipeline struct {
 	key, value, header converter.Converter
 	chain              *transforms.Chain
 	tolerateAll        bool
+	keyBuf, valueBuf   []byte // scratch for converters that are Appenders
 }
 
 func newPipeline(config map[string]string) (*pipeline, error) {
@@ -75,16 +78,17 @@ func (e *stageError) Error() string { return e.stage + ": " + e.err.Error() }
 func (e *stageError) Unwrap() error { return e.err }
 
 // fromSource transforms and serializes a source record into out (a scratch
-// record the caller reuses). partition is the
-// record's source partition as JSON; withOffset says whether to encode its
-// offset (only the last record of each source partition in a batch needs
-// it: the worker stores the latest offset per partition). A record dropped
+// record the caller reuses). partition is the record's source partition as
+// JSON; withOffset says whether to send it with the record's offset (only
+// the last record of each source partition in a batch carries them: the
+// worker stores the latest offset per partition and batch). A record dropped
 // by a transform, or failing with errors.tolerance=all, comes back marked
 // dropped (its offset still counts as done); with tolerance none a failure
 // is returned as an error.
 func (p *pipeline) fromSource(sr *connect.SourceRecord, partition []byte, withOffset bool, out *pluginpb.ProducedRecord) error {
-	*out = pluginpb.ProducedRecord{SourcePartitionJson: partition}
+	*out = pluginpb.ProducedRecord{}
 	if withOffset {
+		out.SourcePartitionJson = partition
 		var err error
 		if out.SourceOffsetJson, err = EncodeOffsetJSON(sr.SourceOffset); err != nil {
 			return fmt.Errorf("source offset: %w", err)
@@ -142,14 +146,12 @@ func (p *pipeline) produce(in *connect.Record, out *pluginpb.ProducedRecord) err
 	if r.Partition != nil {
 		out.HasPartition, out.Partition = true, *r.Partition
 	}
-	if out.Key, err = p.key.FromConnect(r.Topic, r.KeySchema, r.Key); err != nil {
+	if out.Key, out.KeyNull, err = convert(p.key, &p.keyBuf, r.Topic, r.KeySchema, r.Key); err != nil {
 		return &stageError{stageKeyConverter, err}
 	}
-	out.KeyNull = out.Key == nil
-	if out.Value, err = p.value.FromConnect(r.Topic, r.ValueSchema, r.Value); err != nil {
+	if out.Value, out.ValueNull, err = convert(p.value, &p.valueBuf, r.Topic, r.ValueSchema, r.Value); err != nil {
 		return &stageError{stageValueConverter, err}
 	}
-	out.ValueNull = out.Value == nil
 	if !r.Timestamp.IsZero() {
 		out.TimestampMs = r.Timestamp.UnixMilli()
 	}
@@ -161,6 +163,23 @@ func (p *pipeline) produce(in *connect.Record, out *pluginpb.ProducedRecord) err
 		out.Headers = append(out.Headers, &pluginpb.Header{Key: h.Key, Value: b, ValueNull: b == nil})
 	}
 	return nil
+}
+
+// convert serializes a key or value; an Appender converter writes into
+// *scratch (the result is valid until the next call with it).
+func convert(c converter.Converter, scratch *[]byte, topic string, schema *connect.Schema, v any) (b []byte, null bool, err error) {
+	if a, ok := c.(converter.Appender); ok {
+		b, null, err = a.AppendFromConnect((*scratch)[:0], topic, schema, v)
+		if cap(b) <= 1<<20 { // do not keep a huge record's buffer alive
+			*scratch = b
+		}
+		if null {
+			return nil, true, err
+		}
+		return b, false, err
+	}
+	b, err = c.FromConnect(topic, schema, v)
+	return b, b == nil, err
 }
 
 // toSink deserializes and transforms a consumed record; nil means a

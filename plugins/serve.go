@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"runtime/pprof"
 	"sync"
 	"time"
 
@@ -42,6 +43,9 @@ func Serve(classes ...Class) {
 		os.Exit(1)
 	}
 	srv := newServer(classes)
+	if path := os.Getenv(cpuProfileEnv); path != "" {
+		srv.stopProfile = startCPUProfile(fmt.Sprintf("%s.%d", path, os.Getpid()))
+	}
 	stop := make(chan struct{})
 	watched := exitWithParent(stop, time.Second)
 	defer func() { close(stop); <-watched }()
@@ -50,7 +54,10 @@ func Serve(classes ...Class) {
 		Plugins:         plugin.PluginSet{pluginName: &grpcPlugin{impl: srv}},
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
 			opts = append(opts, grpc.UnaryInterceptor(recoverUnary), grpc.StreamInterceptor(recoverStream),
-				grpc.MaxRecvMsgSize(maxMessageBytes), grpc.MaxSendMsgSize(maxMessageBytes))
+				grpc.MaxRecvMsgSize(maxMessageBytes), grpc.MaxSendMsgSize(maxMessageBytes),
+				grpc.ForceServerCodecV2(newBatchCodec()),
+				grpc.InitialWindowSize(windowBytes), grpc.InitialConnWindowSize(windowBytes),
+				grpc.WriteBufferSize(socketBufferBytes), grpc.ReadBufferSize(socketBufferBytes))
 			return grpc.NewServer(opts...)
 		},
 	})
@@ -84,8 +91,36 @@ func exitWithParent(stop <-chan struct{}, interval time.Duration) <-chan struct{
 	return done
 }
 
+// cpuProfileEnv, set in a plugin's environment, makes it write a CPU
+// profile to $TRIBUTARY_PLUGIN_CPUPROFILE.<pid> from start until its task
+// or connector stops (for benchmarks: go tool pprof reads it).
+const cpuProfileEnv = "TRIBUTARY_PLUGIN_CPUPROFILE"
+
+func startCPUProfile(path string) func() {
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "tributary plugin: %s: %v\n", cpuProfileEnv, err)
+		return nil
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		fmt.Fprintf(os.Stderr, "tributary plugin: %s: %v\n", cpuProfileEnv, err)
+		f.Close()
+		return nil
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }
+}
+
 // maxMessageBytes bounds one gRPC message (a batch of records).
 const maxMessageBytes = 256 << 20
+
+// HTTP/2 flow-control windows and socket buffers of the boundary's gRPC
+// connection, both sides: a batch of a few MB crosses in one go instead of
+// waiting for window updates (gRPC's default is a 64 KiB window grown by
+// estimation); the connection is a local socket to one peer.
+const (
+	windowBytes       = 16 << 20
+	socketBufferBytes = 256 << 10
+)
 
 // A panic in connector code becomes an error carrying the stack, so the
 // worker fails the task with a readable trace; the worker then stops the
@@ -114,6 +149,7 @@ type server struct {
 	pluginpb.UnimplementedPluginServer
 	classes []Class
 
+	pollMu     sync.Mutex // held by Poll
 	mu         sync.Mutex
 	connector  connect.Connector
 	connEvents chan *pluginpb.ConnectorEvent
@@ -123,6 +159,8 @@ type server struct {
 	sinkCtx    *sinkContext
 	stopped    chan struct{}
 	stopOnce   sync.Once
+	// stopProfile ends the CPU profile (cpuProfileEnv) when the task stops.
+	stopProfile func()
 }
 
 func newServer(classes []Class) *server {
@@ -288,12 +326,22 @@ func (s *server) ConnectorEvents(_ *pluginpb.ConnectorEventsRequest, stream plug
 	}
 }
 
+// markStopped closes s.stopped (once) and ends a CPU profile.
+func (s *server) markStopped() {
+	s.stopOnce.Do(func() {
+		close(s.stopped)
+		if s.stopProfile != nil {
+			s.stopProfile()
+		}
+	})
+}
+
 func (s *server) StopConnector(ctx context.Context, _ *pluginpb.StopRequest) (*pluginpb.StopResponse, error) {
 	s.mu.Lock()
 	conn := s.connector
 	s.connector = nil
 	s.mu.Unlock()
-	s.stopOnce.Do(func() { close(s.stopped) })
+	s.markStopped()
 	if conn == nil {
 		return &pluginpb.StopResponse{}, nil
 	}
@@ -363,6 +411,10 @@ func (s *server) Poll(ctx context.Context, req *pluginpb.PollRequest) (*pluginpb
 	if task == nil {
 		return nil, status.Error(codes.FailedPrecondition, "the source task is not started")
 	}
+	// One poll at a time: SourceTask.Poll is not for concurrent use, and
+	// the pipeline reuses its buffers batch after batch.
+	s.pollMu.Lock()
+	defer s.pollMu.Unlock()
 	recs, err := task.Poll(ctx)
 	if err != nil {
 		return nil, toStatus(err)
@@ -372,7 +424,7 @@ func (s *server) Poll(ctx context.Context, req *pluginpb.PollRequest) (*pluginpb
 		return nil, toStatus(err)
 	}
 	// Each record is converted into one scratch record and packed at once.
-	packer := newProducedPacker(len(recs), len(recs)*128)
+	packer := newProducedPacker(batchBuffers.Get(len(recs)*128+16), len(recs))
 	var scratch pluginpb.ProducedRecord
 	for i := range recs {
 		if err := pipe.fromSource(&recs[i], keys[i], last[i], &scratch); err != nil {
@@ -410,7 +462,7 @@ func (s *server) StopTask(ctx context.Context, _ *pluginpb.StopRequest) (*plugin
 	src, snk := s.source, s.sink
 	s.source, s.sink = nil, nil
 	s.mu.Unlock()
-	s.stopOnce.Do(func() { close(s.stopped) })
+	s.markStopped()
 	var err error
 	if src != nil {
 		err = src.Stop(ctx)

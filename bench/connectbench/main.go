@@ -73,6 +73,7 @@ type options struct {
 	workDir   string
 	timeout   time.Duration
 	cpuProf   string
+	only      string
 }
 
 var errUsage = errors.New("usage")
@@ -88,6 +89,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.workDir, "work-dir", "", "where to put data (default: a temporary directory, removed at the end)")
 	fs.DurationVar(&o.timeout, "timeout", 20*time.Minute, "give up after this long")
 	fs.StringVar(&o.cpuProf, "cpuprofile", "", "write a CPU profile of this process during the boundary runs (runners and in-process tasks) to this file")
+	fs.StringVar(&o.only, "only", "", "run only these measurements: e2e, source, sink (comma-separated; default all)")
 	if err := fs.Parse(args); err != nil {
 		return o, fmt.Errorf("%w: %v", errUsage, err)
 	}
@@ -100,6 +102,13 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if o.runs < 1 {
 		return o, fmt.Errorf("%w: --runs must be at least 1", errUsage)
 	}
+	for _, m := range strings.Split(o.only, ",") {
+		switch strings.TrimSpace(m) {
+		case "", "e2e", "source", "sink":
+		default:
+			return o, fmt.Errorf("%w: --only %q: use e2e, source or sink", errUsage, m)
+		}
+	}
 	abs, err := filepath.Abs(o.tributary)
 	if err != nil {
 		return o, err
@@ -111,6 +120,19 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		}
 	}
 	return o, nil
+}
+
+// wants says whether --only selects measurement m.
+func (o options) wants(m string) bool {
+	if strings.TrimSpace(o.only) == "" {
+		return true
+	}
+	for _, x := range strings.Split(o.only, ",") {
+		if strings.TrimSpace(x) == m {
+			return true
+		}
+	}
+	return false
 }
 
 func main() {
@@ -172,7 +194,7 @@ func bench(ctx context.Context, o options, logw io.Writer) (string, error) {
 		return "", err
 	}
 	m := measurements{source: map[string][]taskResult{}, sink: map[string][]taskResult{}}
-	for r := 1; r <= o.runs; r++ {
+	for r := 1; o.wants("e2e") && r <= o.runs; r++ {
 		res, err := runE2E(ctx, o, r, input)
 		if err != nil {
 			return "", fmt.Errorf("end to end, run %d: %w", r, err)
@@ -180,8 +202,10 @@ func bench(ctx context.Context, o options, logw io.Writer) (string, error) {
 		logf("end to end run %d: %.2f s, %.0f records/s, worker+plugins %.2f CPU s, broker %.2f CPU s", r, res.elapsed.Seconds(), res.rps(), res.workerCPU, res.brokerCPU)
 		m.e2e = append(m.e2e, res)
 	}
-	if err := runBoundary(ctx, o, input, &m, logf); err != nil {
-		return "", err
+	if o.wants("source") || o.wants("sink") {
+		if err := runBoundary(ctx, o, input, &m, logf); err != nil {
+			return "", err
+		}
 	}
 	return render(o, m), nil
 }
@@ -216,6 +240,9 @@ func runBoundary(ctx context.Context, o options, input string, m *measurements, 
 	}
 	for r := 1; r <= o.runs; r++ {
 		for _, v := range []string{variantPlugin, variantInProcess} {
+			if !o.wants("source") {
+				break
+			}
 			res, err := env.runSource(ctx, v, r)
 			if err != nil {
 				return fmt.Errorf("run %d: %w", r, err)
@@ -224,6 +251,9 @@ func runBoundary(ctx context.Context, o options, input string, m *measurements, 
 			m.source[v] = append(m.source[v], res)
 		}
 		for _, v := range []string{variantPlugin, variantInProcess} {
+			if !o.wants("sink") {
+				break
+			}
 			res, err := env.runSink(ctx, v, r)
 			if err != nil {
 				return fmt.Errorf("run %d: %w", r, err)
@@ -273,15 +303,21 @@ func render(o options, m measurements) string {
 	fmt.Fprintf(&b, "Machine: %d CPUs, %s %s/%s. CPU is user+system seconds per million records.\n\n", runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	b.WriteString("| measurement | variant | seconds | records/s | CPU s / 1M records | broker CPU s / 1M records | peak RSS MiB |\n")
 	b.WriteString("|---|---|---:|---:|---:|---:|---:|\n")
-	e := bestE2E(m.e2e)
-	fmt.Fprintf(&b, "| %s | broker + worker + plugin processes | %.2f | %s | %.2f (worker %.2f + plugins %.2f) | %.2f | %.0f (worker; plugins %.0f) |\n",
-		rowE2E, e.elapsed.Seconds(), thousands(e.rps()), perMillion(e.workerCPU, e.records), perMillion(e.workerSelfCPU, e.records),
-		perMillion(e.workerCPU-e.workerSelfCPU, e.records), perMillion(e.brokerCPU, e.records), e.workerPeak, e.pluginsPeak)
+	var e e2eResult
+	if len(m.e2e) > 0 {
+		e = bestE2E(m.e2e)
+		fmt.Fprintf(&b, "| %s | broker + worker + plugin processes | %.2f | %s | %.2f (worker %.2f + plugins %.2f) | %.2f | %.0f (worker; plugins %.0f) |\n",
+			rowE2E, e.elapsed.Seconds(), thousands(e.rps()), perMillion(e.workerCPU, e.records), perMillion(e.workerSelfCPU, e.records),
+			perMillion(e.workerCPU-e.workerSelfCPU, e.records), perMillion(e.brokerCPU, e.records), e.workerPeak, e.pluginsPeak)
+	}
 	costs := map[string]float64{}
 	for _, sc := range []struct {
 		row, costRow string
 		runs         map[string][]taskResult
 	}{{rowSource, rowCostSource, m.source}, {rowSink, rowCostSink, m.sink}} {
+		if len(sc.runs[variantPlugin]) == 0 {
+			continue
+		}
 		for _, v := range []string{variantPlugin, variantInProcess} {
 			t := bestTask(sc.runs[v])
 			split := "runner + task in one process"
@@ -297,12 +333,20 @@ func render(o options, m measurements) string {
 			sc.costRow, 100*costs[sc.row], 100*(p.taskCPU/float64(p.records)/(i.taskCPU/float64(i.records))-1))
 	}
 	b.WriteString("\nTargets: ")
-	fmt.Fprintf(&b, "end to end >= %s records/s: %s; ", thousands(targetE2E), verdict(e.rps() >= targetE2E))
-	fmt.Fprintf(&b, "boundary cost <= %.0f%%: source %s, sink %s.\n", 100*targetBoundary,
-		verdict(costs[rowSource] <= targetBoundary), verdict(costs[rowSink] <= targetBoundary))
-	fmt.Fprintf(&b, "End to end: the first sink line appeared %.2f s after the connectors were created (plugin start-up, group join); "+
-		"from then on %s records/s (this includes the last flush, up to offset.flush.interval.ms = 1 s after the last record arrived).\n",
-		e.firstLine.Seconds(), thousands(float64(e.records)/(e.elapsed-e.firstLine).Seconds()))
+	if len(m.e2e) > 0 {
+		fmt.Fprintf(&b, "end to end >= %s records/s: %s; ", thousands(targetE2E), verdict(e.rps() >= targetE2E))
+	}
+	for _, sc := range []struct{ name, row string }{{"source", rowSource}, {"sink", rowSink}} {
+		if c, ok := costs[sc.row]; ok {
+			fmt.Fprintf(&b, "%s boundary cost <= %.0f%%: %s; ", sc.name, 100*targetBoundary, verdict(c <= targetBoundary))
+		}
+	}
+	b.WriteString("\n")
+	if len(m.e2e) > 0 {
+		fmt.Fprintf(&b, "End to end: the first sink line appeared %.2f s after the connectors were created (plugin start-up, group join); "+
+			"from then on %s records/s (this includes the last flush, up to offset.flush.interval.ms = 1 s after the last record arrived).\n",
+			e.firstLine.Seconds(), thousands(float64(e.records)/(e.elapsed-e.firstLine).Seconds()))
+	}
 	b.WriteString("\nEvery run (records/s; CPU s / 1M records):\n\n")
 	var parts []string
 	for _, r := range m.e2e {

@@ -48,6 +48,23 @@ type Converter interface {
 	ToConnect(topic string, data []byte) (*connect.Schema, any, error)
 }
 
+// Appender is implemented by converters that can serialize into a
+// caller's buffer, sparing an allocation per record; the runtime uses it
+// when a converter has it. AppendFromConnect appends exactly the bytes
+// FromConnect would return to dst and returns the extended slice; null
+// reports what a nil FromConnect result means (a null key or value), with
+// dst returned unchanged. On error dst's contents past its original length
+// are unspecified.
+type Appender interface {
+	AppendFromConnect(dst []byte, topic string, schema *connect.Schema, value any) (out []byte, null bool, err error)
+}
+
+var (
+	_ Appender = (*JSON)(nil)
+	_ Appender = (*String)(nil)
+	_ Appender = (*ByteArray)(nil)
+)
+
 var (
 	_ Converter = (*JSON)(nil)
 	_ Converter = (*String)(nil)

@@ -152,8 +152,25 @@ func (c *JSON) FromConnect(topic string, schema *connect.Schema, value any) ([]b
 	if bp == nil {
 		bp = new([]byte)
 	}
-	b := (*bp)[:0]
-	var err error
+	b, _, err := c.AppendFromConnect((*bp)[:0], topic, schema, value)
+	var out []byte
+	if err == nil {
+		out = make([]byte, len(b))
+		copy(out, b)
+	}
+	if cap(b) <= 1<<20 { // do not keep huge buffers alive
+		*bp = b
+		c.bufPool.Put(bp)
+	}
+	return out, err
+}
+
+// AppendFromConnect appends what FromConnect returns to dst (Appender).
+func (c *JSON) AppendFromConnect(dst []byte, topic string, schema *connect.Schema, value any) ([]byte, bool, error) {
+	if schema == nil && value == nil {
+		return dst, true, nil
+	}
+	b, err := dst, error(nil)
 	if c.schemasEnable {
 		b = append(b, `{"schema":`...)
 		if b, err = c.appendSchemaCached(b, schema); err == nil {
@@ -165,19 +182,10 @@ func (c *JSON) FromConnect(topic string, schema *connect.Schema, value any) ([]b
 	} else {
 		b, err = c.appendValue(b, schema, value)
 	}
-	var out []byte
-	if err == nil {
-		out = make([]byte, len(b))
-		copy(out, b)
-	}
-	if cap(b) <= 1<<20 { // do not keep huge buffers alive
-		*bp = b
-		c.bufPool.Put(bp)
-	}
 	if err != nil {
-		return nil, fmt.Errorf("converting Kafka Connect data to JSON: %w", err)
+		return dst, false, fmt.Errorf("converting Kafka Connect data to JSON: %w", err)
 	}
-	return out, nil
+	return b, false, nil
 }
 
 // appendSchemaCached appends a schema's JSON form, from a cache keyed by

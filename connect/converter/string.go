@@ -67,19 +67,31 @@ func (c *String) FromConnect(topic string, schema *connect.Schema, value any) ([
 	case []byte:
 		return v, nil
 	case string:
-		return c.encode(v), nil
+		return c.appendEncoded(make([]byte, 0, len(v)), v), nil
 	}
-	return c.encode(string(appendJavaString(nil, value))), nil
+	return c.appendEncoded(nil, string(appendJavaString(nil, value))), nil
 }
 
-func (c *String) encode(s string) []byte {
+// AppendFromConnect appends what FromConnect returns to dst (Appender).
+func (c *String) AppendFromConnect(dst []byte, topic string, schema *connect.Schema, value any) ([]byte, bool, error) {
+	switch v := value.(type) {
+	case nil:
+		return dst, true, nil
+	case []byte:
+		return append(dst, v...), false, nil
+	case string:
+		return c.appendEncoded(dst, v), false, nil
+	}
+	return c.appendEncoded(dst, string(appendJavaString(nil, value))), false, nil
+}
+
+func (c *String) appendEncoded(out []byte, s string) []byte {
 	switch c.enc {
 	case encLatin1, encASCII:
 		limit := rune(0xFF)
 		if c.enc == encASCII {
 			limit = 0x7F
 		}
-		out := make([]byte, 0, len(s))
 		for _, r := range s {
 			if r > limit {
 				out = append(out, '?') // Java's replacement for unmappable characters
@@ -90,9 +102,9 @@ func (c *String) encode(s string) []byte {
 		return out
 	}
 	if utf8.ValidString(s) {
-		return []byte(s)
+		return append(out, s...)
 	}
-	return []byte(strings.ToValidUTF8(s, "\uFFFD"))
+	return append(out, strings.ToValidUTF8(s, "\uFFFD")...)
 }
 
 // ToConnect returns (connect.OptionalStringSchema, string) for non-nil data
@@ -210,6 +222,15 @@ func (c *ByteArray) FromConnect(topic string, schema *connect.Schema, value any)
 		return v, nil
 	}
 	return nil, dataErrorf("ByteArrayConverter is not compatible with objects of type %T", value)
+}
+
+// AppendFromConnect appends what FromConnect returns to dst (Appender).
+func (c *ByteArray) AppendFromConnect(dst []byte, topic string, schema *connect.Schema, value any) ([]byte, bool, error) {
+	b, err := c.FromConnect(topic, schema, value)
+	if err != nil || b == nil {
+		return dst, b == nil, err
+	}
+	return append(dst, b...), false, nil
 }
 
 // ToConnect returns (connect.OptionalBytesSchema, data); nil data gives a

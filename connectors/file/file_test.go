@@ -52,11 +52,18 @@ func pollLines(t *testing.T, task *SourceTask) ([]string, int64) {
 	}
 	var lines []string
 	var last int64 = -1
-	for _, r := range recs {
+	for i, r := range recs {
 		if r.Topic != "lines" || r.SourcePartition[filenameKey] == nil {
 			t.Fatalf("bad record %+v", r)
 		}
 		lines = append(lines, r.Value.(string))
+		// One offset per batch, on its last record (connect.SourceRecord).
+		if i < len(recs)-1 {
+			if r.SourceOffset != nil {
+				t.Fatalf("record %d of %d carries an offset: %v", i, len(recs), r.SourceOffset)
+			}
+			continue
+		}
 		last = r.SourceOffset[positionKey].(int64)
 	}
 	return lines, last

@@ -88,6 +88,8 @@ type SourceTask struct {
 	ino    uint64
 	pos    int64 // byte offset after the last complete line read
 	maxLen int
+	// lastBatch is the size of the last non-empty batch (sizes the next).
+	lastBatch int
 }
 
 // maxLineBytes bounds a line; a longer one fails the task with a clear error.
@@ -198,8 +200,16 @@ func (t *SourceTask) Poll(ctx context.Context) ([]connect.SourceRecord, error) {
 	}
 }
 
-func (t *SourceTask) readLines() ([]connect.SourceRecord, error) {
-	var out []connect.SourceRecord
+func (t *SourceTask) readLines() (out []connect.SourceRecord, err error) {
+	// Only the batch's last record carries its offset (connect.SourceRecord:
+	// the worker stores one offset per batch and partition).
+	defer func() {
+		if n := len(out); n > 0 {
+			out[n-1].SourceOffset = map[string]any{positionKey: t.pos}
+			t.lastBatch = n
+		}
+	}()
+	out = make([]connect.SourceRecord, 0, min(t.batch, max(t.lastBatch, 16)))
 	for len(out) < t.batch {
 		line, err := t.r.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
@@ -234,7 +244,6 @@ func (t *SourceTask) readLines() ([]connect.SourceRecord, error) {
 		out = append(out, connect.SourceRecord{
 			Record:          connect.Record{Topic: t.topic, ValueSchema: connect.StringSchema, Value: text},
 			SourcePartition: t.partition,
-			SourceOffset:    map[string]any{positionKey: t.pos},
 		})
 	}
 	return out, nil

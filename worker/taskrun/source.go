@@ -126,9 +126,10 @@ type sourceRunner struct {
 
 // polled is one Poll's outcome, handed from the poller to the loop.
 type polled struct {
-	resp *pluginpb.PollResponse
-	took time.Duration
-	err  error
+	recs     []*pluginpb.ProducedRecord
+	took     time.Duration
+	err      error // the Poll call failed
+	badBatch error // the reply's packed batch could not be decoded
 }
 
 // loop produces what the poller polls. The poller runs one Poll ahead, so
@@ -174,13 +175,10 @@ func (r *sourceRunner) loop(ctx context.Context) error {
 			}
 			return fmt.Errorf("poll: %w", r.cfg.PluginErr(p.err))
 		}
-		recs := p.resp.Records
-		if len(p.resp.Packed) > 0 {
-			var err error
-			if recs, err = plugins.UnpackProduced(p.resp.Packed); err != nil {
-				return fmt.Errorf("poll: %w", err)
-			}
+		if p.badBatch != nil {
+			return fmt.Errorf("poll: %w", p.badBatch)
 		}
+		recs := p.recs
 		if err := r.produce(ctx, recs); err != nil {
 			return err
 		}
@@ -210,8 +208,16 @@ func (r *sourceRunner) poller(ctx context.Context, out chan<- polled) {
 			resp, err = r.cfg.Plugin.Poll(ctx, &pluginpb.PollRequest{})
 			return err
 		})
+		p := polled{took: time.Since(start), err: err}
+		if err == nil {
+			// Decoding here keeps it off the producing goroutine.
+			p.recs = resp.Records
+			if len(resp.Packed) > 0 {
+				p.recs, p.badBatch = plugins.UnpackProduced(resp.Packed)
+			}
+		}
 		select {
-		case out <- polled{resp: resp, took: time.Since(start), err: err}:
+		case out <- p:
 		case <-ctx.Done():
 			return
 		}
@@ -245,6 +251,9 @@ func (r *sourceRunner) produce(ctx context.Context, recs []*pluginpb.ProducedRec
 		return nil
 	}
 	b := &batch{offsets: map[string]Offset{}}
+	// Plugins send the source partition only with the offset of its last
+	// record in the batch (plugins.pipeline); others send it on every
+	// record: either way the last one per partition wins.
 	for _, pr := range recs {
 		if len(pr.SourcePartitionJson) > 0 {
 			k := string(pr.SourcePartitionJson)
@@ -266,6 +275,10 @@ func (r *sourceRunner) produce(ctx context.Context, recs []*pluginpb.ProducedRec
 	r.queue = append(r.queue, b)
 	r.inFlight += b.pending
 	r.mu.Unlock()
+	// One allocation for the batch's records and one callback for all.
+	krecs := make([]kgo.Record, b.pending)
+	ack := func(_ *kgo.Record, err error) { r.ack(b, err) }
+	n := 0
 	for _, pr := range recs {
 		if pr.Dropped {
 			continue
@@ -277,14 +290,17 @@ func (r *sourceRunner) produce(ctx context.Context, recs []*pluginpb.ProducedRec
 			r.topics[pr.Topic] = true
 			r.cfg.OnTopic(pr.Topic)
 		}
-		rec := toKgo(pr)
-		r.cfg.Producer.Produce(ctx, rec, func(_ *kgo.Record, err error) { r.ack(b, err) })
+		rec := &krecs[n]
+		n++
+		toKgo(pr, rec)
+		r.cfg.Producer.Produce(ctx, rec, ack)
 	}
 	return nil
 }
 
-func toKgo(pr *pluginpb.ProducedRecord) *kgo.Record {
-	rec := &kgo.Record{Topic: pr.Topic}
+// toKgo fills rec (a zero record) from pr.
+func toKgo(pr *pluginpb.ProducedRecord, rec *kgo.Record) {
+	rec.Topic = pr.Topic
 	if !pr.KeyNull {
 		rec.Key = nonNil(pr.Key)
 	}
@@ -304,7 +320,6 @@ func toKgo(pr *pluginpb.ProducedRecord) *kgo.Record {
 		}
 		rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: h.Key, Value: v})
 	}
-	return rec
 }
 
 // nonNil keeps an empty (not null) key or value distinct from null.
