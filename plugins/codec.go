@@ -12,7 +12,9 @@ package plugins
 //     written it.
 //   - Unmarshal copies the packed field once, straight out of gRPC's receive
 //     buffers (the default codec first gathers them into one buffer, then
-//     copies the field out of it).
+//     copies the field out of it), into a batchBuffers buffer: the plugin
+//     hands a put request's buffer back once nothing refers to it
+//     (server.Put).
 //
 // Every other message goes through grpc-go's protobuf codec.
 
@@ -102,7 +104,8 @@ func readPackedOnly(data mem.BufferSlice) ([]byte, bool) {
 	if err != nil || n != uint64(r.Remaining()) {
 		return nil, false
 	}
-	b := make([]byte, n)
+	bp := batchBuffers.Get(int(n))
+	b := (*bp)[:n]
 	if _, err := io.ReadFull(r, b); err != nil {
 		return nil, false
 	}

@@ -85,11 +85,30 @@ func startTimeout(ctx context.Context) time.Duration {
 	return 30 * time.Second
 }
 
-// Exited reports whether the process has ended.
-func (p *Process) Exited() bool { return p.client.Exited() }
+// Exited reports whether the process has ended (never, for InProcessLauncher's).
+func (p *Process) Exited() bool { return p.client != nil && p.client.Exited() }
 
 // Kill ends the process (gracefully, then forcibly) and waits for it.
-func (p *Process) Kill() { p.once.Do(p.client.Kill) }
+func (p *Process) Kill() {
+	if p.client != nil {
+		p.once.Do(p.client.Kill)
+	}
+}
+
+// Launcher starts the plugin serving a binary's classes: Launch, or
+// InProcessLauncher's for benchmarks.
+type Launcher func(ctx context.Context, path string, logger *slog.Logger) (*Process, error)
+
+// InProcessLauncher returns a Launcher that serves every binary's classes
+// from classes, linked into this process (InProcess): no process and no
+// isolation, so a crash in connector code is a crash of this process. It
+// exists to measure what the plugin boundary costs in a whole pipeline
+// (bench/connectbench); workers never use it.
+func InProcessLauncher(classes ...Class) Launcher {
+	return func(_ context.Context, path string, _ *slog.Logger) (*Process, error) {
+		return &Process{Path: path, Plugin: InProcess(classes...)}, nil
+	}
+}
 
 // Err turns the error of a call into the plugin into the error a task or
 // connector fails with: the connector's own message for errors it returned,
@@ -99,7 +118,7 @@ func (p *Process) Err(err error) error {
 		return nil
 	}
 	st, ok := status.FromError(err)
-	if ok && st.Code() == codes.Unavailable || p.Exited() {
+	if p.client != nil && (ok && st.Code() == codes.Unavailable || p.Exited()) {
 		// Give the process a moment to be reaped so its last words are in.
 		for i := 0; i < 50 && !p.Exited(); i++ {
 			time.Sleep(10 * time.Millisecond)

@@ -68,6 +68,18 @@ func newPipeline(config map[string]string) (*pipeline, error) {
 	return &p, nil
 }
 
+// copiesInput reports whether the records toSink returns never refer to
+// the consumed records' bytes: true unless a converter is a ByteArray
+// converter, which hands the bytes through as they are.
+func (p *pipeline) copiesInput() bool {
+	for _, c := range []converter.Converter{p.key, p.value, p.header} {
+		if _, ok := c.(*converter.ByteArray); ok {
+			return false
+		}
+	}
+	return true
+}
+
 // stageError is a failure in one stage of the pipeline.
 type stageError struct {
 	stage string

@@ -136,13 +136,13 @@ func TestSourceTaskResumesAndConverts(t *testing.T) {
 	if r.Topic != "out" || string(r.Key) != "k42" || string(r.Value) != `{"schema":{"type":"int64","optional":false},"payload":42}` {
 		t.Fatalf("first record: topic %q key %q value %s", r.Topic, r.Key, r.Value)
 	}
-	// Only the last record of each source partition carries its offset: the
-	// worker stores the latest one per partition.
-	if len(r.SourceOffsetJson) != 0 || string(r.SourcePartitionJson) != `{"task":"0"}` || r.TimestampMs != 1_700_000_000_042 {
+	// Only the last record of each source partition carries its partition
+	// and offset: the worker stores the latest one per partition and batch.
+	if len(r.SourceOffsetJson) != 0 || len(r.SourcePartitionJson) != 0 || r.TimestampMs != 1_700_000_000_042 {
 		t.Fatalf("offset %s partition %s ts %d", r.SourceOffsetJson, r.SourcePartitionJson, r.TimestampMs)
 	}
-	if last := resp.Records[2]; string(last.SourceOffsetJson) != `{"n":44}` {
-		t.Fatalf("last record's offset %s, want {\"n\":44}", last.SourceOffsetJson)
+	if last := resp.Records[2]; string(last.SourceOffsetJson) != `{"n":44}` || string(last.SourcePartitionJson) != `{"task":"0"}` {
+		t.Fatalf("last record's partition %s offset %s, want {\"task\":\"0\"} {\"n\":44}", last.SourcePartitionJson, last.SourceOffsetJson)
 	}
 	r = resp.Records[2]
 	if len(r.Headers) != 1 || r.Headers[0].Key != "h" || string(r.Headers[0].Value) != "v" {

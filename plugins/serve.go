@@ -42,7 +42,14 @@ func Serve(classes ...Class) {
 		fmt.Fprintf(os.Stderr, "This is a Tributary connector plugin: a worker runs it. Put it in the worker's plugin.path (--plugin-path).\n")
 		os.Exit(1)
 	}
+	if os.Getenv("GOGC") == "" {
+		// A plugin's heap is small (a batch or two) and its allocation
+		// rate high: a higher GC target trades a few MB for CPU, as the
+		// worker does (cmd/tributary's tuneGC).
+		debug.SetGCPercent(400)
+	}
 	srv := newServer(classes)
+	srv.recyclePuts = true // every request arrives through batchCodec
 	if path := os.Getenv(cpuProfileEnv); path != "" {
 		srv.stopProfile = startCPUProfile(fmt.Sprintf("%s.%d", path, os.Getpid()))
 	}
@@ -161,6 +168,10 @@ type server struct {
 	stopOnce   sync.Once
 	// stopProfile ends the CPU profile (cpuProfileEnv) when the task stops.
 	stopProfile func()
+	// recyclePuts: a put request's packed buffer is this process's own
+	// (decoded by batchCodec) and may go back to batchBuffers after Put;
+	// false in-process, where it is the caller's.
+	recyclePuts bool
 }
 
 func newServer(classes []Class) *server {

@@ -168,6 +168,12 @@ func (s *server) Put(ctx context.Context, req *pluginpb.PutRequest) (*pluginpb.P
 	if err := task.Put(ctx, recs); err != nil {
 		return nil, toStatus(err)
 	}
+	if s.recyclePuts && len(req.Packed) > 0 && pipe.copiesInput() {
+		// Nothing the task holds refers to the batch: converters copied
+		// what they decoded, topics and header keys are fresh strings.
+		batchBuffers.Put(&req.Packed)
+		req.Packed = nil
+	}
 	return resp, nil
 }
 

@@ -125,36 +125,44 @@ func (r e2eResult) rps() float64 { return float64(r.records) / r.elapsed.Seconds
 
 // runE2E runs one end-to-end measurement with fresh broker and worker
 // processes in a fresh directory under workDir.
-func runE2E(ctx context.Context, o options, run int, input string) (res e2eResult, err error) {
-	dir := filepath.Join(o.workDir, fmt.Sprintf("e2e-%d", run))
+func runE2E(ctx context.Context, o options, run int, input, variant string) (res e2eResult, err error) {
+	dir := filepath.Join(o.workDir, fmt.Sprintf("e2e-%s-%d", slug(variant), run))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return res, err
 	}
-	defer os.RemoveAll(dir)
+	defer func() {
+		if os.Getenv("CONNECTBENCH_KEEP") == "" {
+			os.RemoveAll(dir)
+		}
+	}()
 	broker, baddr, err := startBroker(ctx, o.tributary, dir)
 	if err != nil {
 		return res, err
 	}
 	defer broker.stop(stopGrace)
-	rest, err := freeAddr()
+	addr, err := freeAddr()
 	if err != nil {
 		return res, err
 	}
-	worker, err := startProc("worker", []string{o.tributary, "worker", "--bootstrap-servers", baddr, "--group-id", "bench",
-		"--rest-listen", rest, "--plugin-path", filepath.Dir(o.tributary), "--set", "offset.flush.interval.ms=1000"}, dir)
+	var w worker
+	if variant == variantInProcess {
+		w, err = startLinkedWorker(ctx, baddr, addr, filepath.Dir(o.tributary))
+	} else {
+		w, err = startWorkerProc(o.tributary, baddr, addr, dir)
+	}
 	if err != nil {
 		return res, err
 	}
-	defer worker.stop(stopGrace)
-	base := "http://" + rest
-	if err := waitHealthy(ctx, base, worker); err != nil {
+	defer w.stop()
+	base := "http://" + addr
+	if err := waitHealthy(ctx, base, w); err != nil {
 		return res, err
 	}
 	if err := createTopic(ctx, baddr, "lines"); err != nil {
 		return res, err
 	}
 	out := filepath.Join(dir, "out.txt")
-	wcpu := newFamilyCPU(worker.pid(), nil)
+	w.startCPU()
 	bcpu := newFamilyCPU(broker.pid(), nil)
 	start := time.Now()
 	if err := postConnector(ctx, base, "file-sink", map[string]string{
@@ -183,10 +191,10 @@ func runE2E(ctx context.Context, o options, run int, input string) (res e2eResul
 			break
 		}
 		if time.Since(lastSample) >= samplePeriod {
-			wcpu.sample()
+			w.sample()
 			bcpu.sample()
 			lastSample = time.Now()
-			if err := worker.alive(); err != nil {
+			if err := w.alive(); err != nil {
 				return res, err
 			}
 			if err := broker.alive(); err != nil {
@@ -203,10 +211,8 @@ func runE2E(ctx context.Context, o options, run int, input string) (res e2eResul
 		case <-tick.C:
 		}
 	}
-	res.workerCPU, res.workerSelfCPU = wcpu.seconds()
+	res.workerCPU, res.workerSelfCPU, res.workerPeak, res.pluginsPeak = w.usage()
 	res.brokerCPU, _ = bcpu.seconds()
-	_, res.workerPeak = memMB(worker.pid())
-	res.pluginsPeak = wcpu.peakMB
 	res.records = o.records
 	n, err := countLines(out)
 	if err != nil {
@@ -219,7 +225,7 @@ func runE2E(ctx context.Context, o options, run int, input string) (res e2eResul
 }
 
 // waitHealthy polls GET /health until 200.
-func waitHealthy(ctx context.Context, base string, p *proc) error {
+func waitHealthy(ctx context.Context, base string, p interface{ alive() error }) error {
 	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	for {

@@ -67,7 +67,9 @@ func TestRunSmall(t *testing.T) {
 		t.Fatalf("--out file differs from stdout (err %v)", err)
 	}
 	rows := []struct{ label, variant string }{
-		{rowE2E, "broker + worker + plugin processes"},
+		{rowE2E, variantPlugin + ": broker + worker + plugin processes"},
+		{rowE2E, variantInProcess + ": broker + worker with the connectors linked in"},
+		{rowCostE2E, "1 - plugin/in-process"},
 		{rowSource, variantPlugin},
 		{rowSource, variantInProcess},
 		{rowCostSource, "1 - plugin/in-process"},

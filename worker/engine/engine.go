@@ -27,6 +27,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/tributary-data/tributary/plugins"
 	"github.com/tributary-data/tributary/plugins/pluginpb"
 	"github.com/tributary-data/tributary/worker/taskrun"
 )
@@ -97,6 +98,9 @@ type Options struct {
 	OffsetFlushInterval time.Duration
 	Logger              *slog.Logger
 	Metrics             *taskrun.Metrics
+	// Launch starts plugin processes (default plugins.Launch; benchmarks
+	// link connectors in with plugins.InProcessLauncher).
+	Launch plugins.Launcher
 }
 
 // Engine runs connectors and tasks.
@@ -120,6 +124,9 @@ type taskID struct {
 func New(opts Options) *Engine {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Launch == nil {
+		opts.Launch = plugins.Launch
 	}
 	return &Engine{opts: opts, connectors: map[string]*runningConnector{}, tasks: map[taskID]*runningTask{}, desired: Desired{}}
 }

@@ -71,7 +71,7 @@ func (e *Engine) launch(ctx context.Context, class string) (*plugins.Process, pl
 	}
 	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	p, err := plugins.Launch(lctx, path, e.opts.Logger)
+	p, err := e.opts.Launch(lctx, path, e.opts.Logger)
 	return p, typ, err
 }
 

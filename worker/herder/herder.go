@@ -57,6 +57,9 @@ type Config struct {
 	// ConverterDefaults are worker-wide converter keys (key.converter ...)
 	// that connectors inherit unless they set their own.
 	ConverterDefaults map[string]string
+	// Launch starts connector and task plugins (default plugins.Launch:
+	// a process each). Benchmarks set plugins.InProcessLauncher.
+	Launch plugins.Launcher
 }
 
 // Herder runs connectors and serves the REST operations.
@@ -156,7 +159,7 @@ func Open(ctx context.Context, cfg Config) (h *Herder, err error) {
 	}
 	h.engine = engine.New(engine.Options{
 		Brokers: cfg.Brokers, Plugins: h.registry, Offsets: offsetsAdapter{h.offsets}, TaskConfigs: taskConfigsAdapter{h},
-		States: statesAdapter{h}, Producer: h.producer, ConsumerOpts: cfg.ClientOptions,
+		States: statesAdapter{h}, Producer: h.producer, ConsumerOpts: cfg.ClientOptions, Launch: cfg.Launch,
 		OffsetFlushInterval: cfg.OffsetFlushInterval, Logger: cfg.Logger, Metrics: metrics,
 	})
 	h.life, h.stop = context.WithCancel(context.Background())

@@ -7,6 +7,7 @@
 package taskrun
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -80,7 +81,7 @@ func RunSource(ctx context.Context, cfg SourceConfig) error {
 		cfg.OffsetFlushInterval = time.Second
 	}
 	if cfg.MaxInFlight <= 0 {
-		cfg.MaxInFlight = 50_000
+		cfg.MaxInFlight = 20_000
 	}
 	if cfg.PluginErr == nil {
 		cfg.PluginErr = func(err error) error { return err }
@@ -260,7 +261,9 @@ func (r *sourceRunner) produce(ctx context.Context, recs []*pluginpb.ProducedRec
 			if _, seen := b.offsets[k]; !seen {
 				b.order = append(b.order, k)
 			}
-			b.offsets[k] = Offset{PartitionJSON: pr.SourcePartitionJson, OffsetJSON: pr.SourceOffsetJson}
+			// Copies: the decoded fields alias the whole packed batch,
+			// which must not live until the next offset flush.
+			b.offsets[k] = Offset{PartitionJSON: []byte(k), OffsetJSON: bytes.Clone(pr.SourceOffsetJson)}
 		}
 		if !pr.Dropped {
 			b.pending++
