@@ -123,6 +123,13 @@ type e2eResult struct {
 
 func (r e2eResult) rps() float64 { return float64(r.records) / r.elapsed.Seconds() }
 
+// steadyRPS is records/s from the first sink line on: without plugin
+// start-up and the sink's group join (the records read before the first
+// line appeared are counted: slightly optimistic for both variants).
+func (r e2eResult) steadyRPS() float64 {
+	return float64(r.records) / (r.elapsed - r.firstLine).Seconds()
+}
+
 // runE2E runs one end-to-end measurement with fresh broker and worker
 // processes in a fresh directory under workDir.
 func runE2E(ctx context.Context, o options, run int, input, variant string) (res e2eResult, err error) {
