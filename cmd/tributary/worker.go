@@ -84,6 +84,8 @@ func serveWorker(ctx context.Context, cfg workerconfig.Config, logger *slog.Logg
 			ConfigTopic: cfg.ConfigTopic, OffsetTopic: cfg.OffsetTopic, StatusTopic: cfg.StatusTopic,
 			ReplicationFactor: cfg.ReplicationFactor, OffsetFlushInterval: cfg.OffsetFlushInterval,
 			Version: version, Commit: commit, Logger: logger, Registerer: reg, ConverterDefaults: cfg.ConverterDefaults,
+			Cluster: herder.ClusterConfig{SessionTimeout: cfg.SessionTimeout, HeartbeatInterval: cfg.HeartbeatInterval,
+				RebalanceTimeout: cfg.RebalanceTimeout, ScheduledRebalanceMaxDelay: rebalanceDelay(cfg.ScheduledRebalanceMaxDelay)},
 		})
 		cancel()
 		if err == nil {
@@ -115,4 +117,13 @@ func serveWorker(ctx context.Context, cfg workerconfig.Config, logger *slog.Logg
 	herr := h.Close()
 	logger.Info("worker stopped")
 	return errors.Join(rerr, herr)
+}
+
+// rebalanceDelay maps scheduled.rebalance.max.delay.ms to the herder's
+// setting, where 0 means the default and a negative value none.
+func rebalanceDelay(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

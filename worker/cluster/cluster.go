@@ -93,6 +93,9 @@ func workOf(units map[TaskID]bool) Work {
 	return w.normalized()
 }
 
+// Minus returns the units of w that are not in o.
+func (w Work) Minus(o Work) Work { return w.minus(o) }
+
 // minus returns the units of w that are not in o.
 func (w Work) minus(o Work) Work {
 	os := o.units()

@@ -54,7 +54,21 @@ type Connector struct {
 	Config      map[string]string   // with secrets resolved
 	TargetState string              // TargetStarted, TargetPaused or TargetStopped
 	Tasks       []map[string]string // committed task configs
+	// Owned is the part of the connector this worker runs (its cluster
+	// assignment); nil means all of it (a single worker).
+	Owned *Owned
 }
+
+// Owned is a worker's share of one connector: the connector instance
+// and/or some of its tasks.
+type Owned struct {
+	Connector bool
+	Tasks     map[int]bool
+}
+
+// ownsConnector and ownsTask read c.Owned (nil: everything).
+func (c Connector) ownsConnector() bool { return c.Owned == nil || c.Owned.Connector }
+func (c Connector) ownsTask(i int) bool { return c.Owned == nil || c.Owned.Tasks[i] }
 
 // Desired is what the engine should run, by connector name.
 type Desired map[string]Connector
@@ -153,14 +167,14 @@ func (e *Engine) apply(ctx context.Context, d Desired) error {
 	var stopT []*runningTask
 	for name, rc := range e.connectors {
 		want, ok := d[name]
-		if !ok || want.TargetState == TargetStopped || !maps.Equal(want.Config, rc.config) {
+		if !ok || want.TargetState == TargetStopped || !want.ownsConnector() || !maps.Equal(want.Config, rc.config) {
 			stopC = append(stopC, rc)
 			delete(e.connectors, name)
 		}
 	}
 	for id, rt := range e.tasks {
 		want, ok := d[id.connector]
-		if !ok || want.TargetState != TargetStarted || id.task >= len(want.Tasks) || !maps.Equal(want.Tasks[id.task], rt.config) {
+		if !ok || want.TargetState != TargetStarted || id.task >= len(want.Tasks) || !want.ownsTask(id.task) || !maps.Equal(want.Tasks[id.task], rt.config) {
 			stopT = append(stopT, rt)
 			delete(e.tasks, id)
 		}
@@ -178,14 +192,20 @@ func (e *Engine) apply(ctx context.Context, d Desired) error {
 		want := d[name]
 		switch want.TargetState {
 		case TargetStopped:
-			e.opts.States.ConnectorState(name, StateStopped, "")
+			if want.ownsConnector() {
+				e.opts.States.ConnectorState(name, StateStopped, "")
+			}
 			continue
 		case TargetPaused:
 			for i := range want.Tasks {
-				e.opts.States.TaskState(name, i, StatePaused, "")
+				if want.ownsTask(i) {
+					e.opts.States.TaskState(name, i, StatePaused, "")
+				}
 			}
 		}
-		if rc, ok := e.connectors[name]; !ok {
+		if !want.ownsConnector() {
+			// Another worker runs the connector instance.
+		} else if rc, ok := e.connectors[name]; !ok {
 			e.connectors[name] = e.startConnector(name, want)
 		} else {
 			// A running connector only changes between RUNNING and
@@ -203,6 +223,9 @@ func (e *Engine) apply(ctx context.Context, d Desired) error {
 		}
 		for i, tc := range want.Tasks {
 			id := taskID{name, i}
+			if !want.ownsTask(i) {
+				continue
+			}
 			if _, ok := e.tasks[id]; !ok {
 				e.tasks[id] = e.startTask(id, want.Config, tc)
 			}
@@ -316,6 +339,9 @@ func cloneDesired(d Desired) Desired {
 	out := make(Desired, len(d))
 	for k, v := range d {
 		c := Connector{Config: maps.Clone(v.Config), TargetState: v.TargetState}
+		if v.Owned != nil {
+			c.Owned = &Owned{Connector: v.Owned.Connector, Tasks: maps.Clone(v.Owned.Tasks)}
+		}
 		for _, t := range v.Tasks {
 			c.Tasks = append(c.Tasks, maps.Clone(t))
 		}

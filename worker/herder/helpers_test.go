@@ -91,16 +91,26 @@ func (s *handlerSwap) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // REST API; it is closed at cleanup (or earlier with close).
 func startWorker(t *testing.T, addr, group string) *worker {
 	t.Helper()
+	return startWorkerWith(t, addr, group, nil)
+}
+
+// startWorkerWith starts a worker whose herder config edit may change.
+func startWorkerWith(t *testing.T, addr, group string, edit func(*herder.Config)) *worker {
+	t.Helper()
 	swap := &handlerSwap{}
 	srv := httptest.NewServer(swap)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	id := srv.Listener.Addr().String()
-	h, err := herder.Open(ctx, herder.Config{
+	cfg := herder.Config{
 		Brokers: []string{addr}, GroupID: group, WorkerID: id, PluginPath: filePluginDir(t),
 		ConfigTopic: group + "-configs", OffsetTopic: group + "-offsets", StatusTopic: group + "-status",
 		ReplicationFactor: -1, OffsetFlushInterval: 200 * time.Millisecond, Version: "test",
-	})
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	h, err := herder.Open(ctx, cfg)
 	if err != nil {
 		srv.Close()
 		t.Fatalf("opening the herder: %v", err)

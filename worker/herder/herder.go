@@ -29,6 +29,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tributary-data/tributary/plugins"
+	"github.com/tributary-data/tributary/worker/cluster"
 	"github.com/tributary-data/tributary/worker/configstore"
 	"github.com/tributary-data/tributary/worker/engine"
 	"github.com/tributary-data/tributary/worker/kafkalog"
@@ -60,6 +61,8 @@ type Config struct {
 	// Launch starts connector and task plugins (default plugins.Launch:
 	// a process each). Benchmarks set plugins.InProcessLauncher.
 	Launch plugins.Launcher
+	// Cluster holds the membership timings.
+	Cluster ClusterConfig
 }
 
 // Herder runs connectors and serves the REST operations.
@@ -91,6 +94,14 @@ type Herder struct {
 	// applied is the config topic offset that reconcile had read.
 	stopped map[string]bool
 	applied int64
+	// member is this worker's cluster membership; owned is what the
+	// leader assigned to it (nil before the first assignment),
+	// rebalancing is true from a revocation to the next assignment.
+	member      *cluster.Member
+	owned       *cluster.Work
+	rebalancing bool
+	generation  int32
+	leaderURL   string
 	// unresolved are the connectors whose ${provider:...} placeholders
 	// could not be resolved at the last reconcile: they are FAILED and not
 	// given to the engine; a restart reconciles again.
@@ -163,6 +174,10 @@ func Open(ctx context.Context, cfg Config) (h *Herder, err error) {
 		OffsetFlushInterval: cfg.OffsetFlushInterval, Logger: cfg.Logger, Metrics: metrics,
 	})
 	h.life, h.stop = context.WithCancel(context.Background())
+	if h.member, err = cluster.Join(h.life, cfg.Cluster.member(cfg), memberHandler{h}); err != nil {
+		h.stop()
+		return nil, fmt.Errorf("joining the worker cluster %q: %w", cfg.GroupID, err)
+	}
 	h.wg.Add(1)
 	go h.reconcile(h.life)
 	h.signal()
@@ -240,71 +255,95 @@ func (h *Herder) signal() {
 	}
 }
 
-// reconcile applies the config topic's state to the engine after each change.
+// reconcile applies the config topic's state to the engine after each
+// change, and asks for a rebalance when connectors or task counts changed
+// (the leader assigns the new work).
 func (h *Herder) reconcile(ctx context.Context) {
 	defer h.wg.Done()
+	var last cluster.Snapshot
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-h.changed:
 		}
-		snap := h.configs.Snapshot()
-		desired := engine.Desired{}
-		unresolved := map[string]bool{}
-		for name, cfg := range snap.Connectors {
-			resolved, err := resolveSecrets(cfg)
-			var tasks []map[string]string
-			for i := 0; err == nil && i < len(snap.Tasks[name]); i++ {
-				var tc map[string]string
-				if tc, err = resolveSecrets(snap.Tasks[name][i]); err != nil {
-					err = fmt.Errorf("task %d: %w", i, err)
-				}
-				tasks = append(tasks, tc)
+		if work := workOf(h.configs.Snapshot()); !maps.Equal(work.Connectors, last.Connectors) {
+			last = work
+			h.member.Rejoin()
+		}
+		h.apply(ctx)
+	}
+}
+
+// apply runs this worker's share of the config topic's state: what the
+// cluster assigned to it (nothing before its first assignment).
+func (h *Herder) apply(ctx context.Context) {
+	snap := h.configs.Snapshot()
+	h.mu.Lock()
+	owned := h.owned
+	h.mu.Unlock()
+	desired := engine.Desired{}
+	unresolved := map[string]bool{}
+	for name, cfg := range snap.Connectors {
+		share := ownedShare(owned, name)
+		if share == nil {
+			continue
+		}
+		resolved, err := resolveSecrets(cfg)
+		var tasks []map[string]string
+		for i := 0; err == nil && i < len(snap.Tasks[name]); i++ {
+			var tc map[string]string
+			if tc, err = resolveSecrets(snap.Tasks[name][i]); err != nil {
+				err = fmt.Errorf("task %d: %w", i, err)
 			}
-			if err != nil && snap.TargetStates[name] == configstore.Stopped {
-				// A stopped connector is not started: nothing to resolve.
-				resolved, tasks, err = cfg, nil, nil
-			}
-			if err != nil {
-				// Kafka Connect fails the connector and its tasks when
-				// a config provider cannot resolve their configs.
-				unresolved[name] = true
+			tasks = append(tasks, tc)
+		}
+		if err != nil && snap.TargetStates[name] == configstore.Stopped {
+			// A stopped connector is not started: nothing to resolve.
+			resolved, tasks, err = cfg, nil, nil
+		}
+		if err != nil {
+			// Kafka Connect fails the connector and its tasks when
+			// a config provider cannot resolve their configs.
+			unresolved[name] = true
+			if share.Connector {
 				h.reportConnector(name, engine.StateFailed, err.Error())
-				for i := range snap.Tasks[name] {
+			}
+			for i := range snap.Tasks[name] {
+				if share.Tasks[i] {
 					h.reportTask(name, i, engine.StateFailed, err.Error())
 				}
-				continue
 			}
-			merged := maps.Clone(h.cfg.ConverterDefaults)
-			if merged == nil {
-				merged = map[string]string{}
-			}
-			maps.Copy(merged, resolved)
-			desired[name] = engine.Connector{Config: merged, TargetState: string(snap.TargetStates[name]), Tasks: tasks}
+			continue
 		}
-		h.mu.Lock()
-		h.unresolved = unresolved
-		h.mu.Unlock()
-		unlock, err := h.lockEngine(ctx)
-		if err != nil {
-			return
+		merged := maps.Clone(h.cfg.ConverterDefaults)
+		if merged == nil {
+			merged = map[string]string{}
 		}
-		err = h.engine.Apply(ctx, desired)
-		unlock()
-		if err != nil && ctx.Err() == nil {
-			h.log.Error("applying the connector configs failed", "err", err)
-		}
-		stopped := map[string]bool{}
-		for name := range snap.Connectors {
-			if snap.TargetStates[name] == configstore.Stopped && err == nil {
-				stopped[name] = true
-			}
-		}
-		h.mu.Lock()
-		h.stopped, h.applied = stopped, snap.Offset
-		h.mu.Unlock()
+		maps.Copy(merged, resolved)
+		desired[name] = engine.Connector{Config: merged, TargetState: string(snap.TargetStates[name]), Tasks: tasks, Owned: share}
 	}
+	h.mu.Lock()
+	h.unresolved = unresolved
+	h.mu.Unlock()
+	unlock, err := h.lockEngine(ctx)
+	if err != nil {
+		return
+	}
+	err = h.engine.Apply(ctx, desired)
+	unlock()
+	if err != nil && ctx.Err() == nil {
+		h.log.Error("applying the connector configs failed", "err", err)
+	}
+	stopped := map[string]bool{}
+	for name := range snap.Connectors {
+		if snap.TargetStates[name] == configstore.Stopped && err == nil {
+			stopped[name] = true
+		}
+	}
+	h.mu.Lock()
+	h.stopped, h.applied = stopped, snap.Offset
+	h.mu.Unlock()
 }
 
 // Close stops every connector and task and closes the stores. Idempotent.
@@ -317,11 +356,17 @@ func (h *Herder) Close() error {
 	h.closed = true
 	h.mu.Unlock()
 	h.ready.Store(false)
+	// Leaving the cluster first stops everything this worker runs (the
+	// member revokes it all) and hands it to the others at once.
+	var errs []error
+	if h.member != nil {
+		errs = append(errs, h.member.Close())
+	}
 	if h.stop != nil {
 		h.stop()
 	}
 	h.wg.Wait()
-	return h.closeResources()
+	return errors.Join(append(errs, h.closeResources())...)
 }
 
 func (h *Herder) closeResources() error {

@@ -36,6 +36,11 @@ type Config struct {
 	// ConverterDefaults are the worker-wide key.converter, value.converter
 	// and header.converter keys (and their sub-keys) connectors inherit.
 	ConverterDefaults map[string]string
+	// Cluster membership (Kafka Connect's keys; Kafka Connect's defaults).
+	SessionTimeout             time.Duration // session.timeout.ms
+	HeartbeatInterval          time.Duration // heartbeat.interval.ms
+	RebalanceTimeout           time.Duration // rebalance.timeout.ms
+	ScheduledRebalanceMaxDelay time.Duration // scheduled.rebalance.max.delay.ms
 }
 
 // Default returns the defaults (Kafka Connect's where it has them).
@@ -50,6 +55,11 @@ func Default() Config {
 		ReplicationFactor:   -1,
 		OffsetFlushInterval: time.Second,
 		ConverterDefaults:   map[string]string{},
+
+		SessionTimeout:             10 * time.Second,
+		HeartbeatInterval:          3 * time.Second,
+		RebalanceTimeout:           60 * time.Second,
+		ScheduledRebalanceMaxDelay: 5 * time.Minute,
 	}
 }
 
@@ -64,6 +74,8 @@ func Keys() [][2]string {
 		{"config.storage.topic, offset.storage.topic, status.storage.topic", "internal compacted topics (connect-configs, connect-offsets, connect-status)"},
 		{"config|offset|status.storage.replication.factor", "replication factor when creating them (-1: the broker's default)"},
 		{"offset.flush.interval.ms", "how often source offsets are stored and sink offsets committed (default 1000; Kafka Connect's is 60000: a shorter interval means fewer records replayed after a crash)"},
+		{"session.timeout.ms, heartbeat.interval.ms, rebalance.timeout.ms", "cluster membership (10000, 3000, 60000): a worker silent for the session timeout loses its work; it stops it itself at 3/4 of it"},
+		{"scheduled.rebalance.max.delay.ms", "how long a departed worker's connectors and tasks wait for it to come back before moving (default 300000; 0: move at once)"},
 		{"key.converter, value.converter, header.converter (+ .<key>)", "converter defaults for connectors that set none"},
 	}
 }
@@ -148,6 +160,26 @@ func (c Config) Set(key, value string) (Config, error) {
 			return bad("want a positive number of milliseconds")
 		}
 		c.OffsetFlushInterval = time.Duration(n) * time.Millisecond
+	case key == "session.timeout.ms", key == "heartbeat.interval.ms", key == "rebalance.timeout.ms", key == "scheduled.rebalance.max.delay.ms":
+		n, err := strconv.ParseInt(value, 10, 64)
+		min := int64(1)
+		if key == "scheduled.rebalance.max.delay.ms" {
+			min = 0
+		}
+		if err != nil || n < min {
+			return bad("want a number of milliseconds")
+		}
+		d := time.Duration(n) * time.Millisecond
+		switch key {
+		case "session.timeout.ms":
+			c.SessionTimeout = d
+		case "heartbeat.interval.ms":
+			c.HeartbeatInterval = d
+		case "rebalance.timeout.ms":
+			c.RebalanceTimeout = d
+		default:
+			c.ScheduledRebalanceMaxDelay = d
+		}
 	case strings.HasPrefix(key, "key.converter"), strings.HasPrefix(key, "value.converter"), strings.HasPrefix(key, "header.converter"):
 		m := map[string]string{}
 		for k, v := range c.ConverterDefaults {
@@ -181,6 +213,10 @@ func (c Config) Validate() (Config, error) {
 	}
 	if c.PluginPath == "" {
 		return c, fmt.Errorf("%w: plugin.path is empty: set --plugin-path DIR", ErrConfig)
+	}
+	if c.HeartbeatInterval >= c.SessionTimeout*3/4 {
+		return c, fmt.Errorf("%w: heartbeat.interval.ms (%d) must be below 3/4 of session.timeout.ms (%d): a worker stops its work at 3/4 of the session timeout without a heartbeat answer",
+			ErrConfig, c.HeartbeatInterval.Milliseconds(), c.SessionTimeout.Milliseconds())
 	}
 	topics := map[string]string{}
 	for _, t := range [][2]string{{"config.storage.topic", c.ConfigTopic}, {"offset.storage.topic", c.OffsetTopic}, {"status.storage.topic", c.StatusTopic}} {
