@@ -4,13 +4,17 @@
 // engine (worker/engine), and implements the REST API's operations
 // (worker/rest.Herder).
 //
-// This herder runs the whole cluster's work on this worker (one member);
-// every worker of a group.id reads and writes the same topics. Membership
-// and assignment across several workers is the distributed issue's work.
+// Every worker of a group.id reads and writes the same topics and is a
+// member of the group's worker cluster (worker/cluster, membership.go): it
+// runs the connectors and tasks the leader assigned to it. Config writes
+// are still made by the worker that received the REST request (not
+// forwarded to the leader yet).
 //
-// Ownership: Open starts one goroutine, the reconciler, which applies every
-// config change to the engine; Close stops it, the engine (tasks flush and
-// store their offsets), the stores and the producer, in that order.
+// Ownership: Open starts the cluster member (its goroutines are owned by
+// cluster.Member) and one goroutine, the reconciler, which applies every
+// config change to the engine; Close leaves the cluster (which stops all
+// this worker's work), then stops the reconciler, the engine, the stores
+// and the producer, in that order.
 package herder
 
 import (
