@@ -358,7 +358,42 @@ func (m *Member) checkFence(ctx context.Context) bool {
 	m.log.Warn("no proof of membership for too long: revoking all work before the session can expire",
 		"since_last_heartbeat", age, "session_timeout", m.cfg.SessionTimeout)
 	m.revokeAll(ctx)
+	// The coordinator may still count this member, with the work the
+	// leader gave it; rejoining under the same id with unchanged metadata
+	// would not start a rebalance and the work would stay unassigned.
+	// Leave, and join again as a new member.
+	m.leave(ctx)
 	return true
+}
+
+// leave sends LeaveGroup (best effort, bounded by the heartbeat interval
+// so a fence is not held up by an unreachable coordinator) and forgets the
+// member id and generation.
+func (m *Member) leave(ctx context.Context) {
+	m.mu.Lock()
+	coord, id := m.coordinator, m.memberID
+	m.mu.Unlock()
+	if id != "" {
+		lctx, cancel := context.WithTimeout(ctx, m.cfg.HeartbeatInterval)
+		if coord < 0 {
+			coord, _ = m.findCoordinator(lctx)
+		}
+		if coord >= 0 {
+			req := kmsg.NewPtrLeaveGroupRequest()
+			req.Group, req.MemberID = m.cfg.GroupID, id
+			lm := kmsg.NewLeaveGroupRequestMember()
+			lm.MemberID = id
+			req.Members = []kmsg.LeaveGroupRequestMember{lm}
+			if _, err := m.client.Broker(int(coord)).Request(lctx, req); err != nil {
+				m.log.Debug("LeaveGroup failed", "err", err)
+			}
+		}
+		cancel()
+	}
+	m.mu.Lock()
+	m.generation = -1
+	m.memberID = ""
+	m.mu.Unlock()
 }
 
 // revokeAll stops everything the member runs.
@@ -789,28 +824,7 @@ func (m *Member) shutdown() {
 	ctx, cancel := context.WithTimeout(context.Background(), m.cfg.SessionTimeout)
 	defer cancel()
 	m.revokeAll(ctx)
-	m.mu.Lock()
-	coord, id := m.coordinator, m.memberID
-	m.mu.Unlock()
-	if id != "" {
-		if coord < 0 {
-			coord, _ = m.findCoordinator(ctx)
-		}
-		if coord >= 0 {
-			req := kmsg.NewPtrLeaveGroupRequest()
-			req.Group, req.MemberID = m.cfg.GroupID, id
-			lm := kmsg.NewLeaveGroupRequestMember()
-			lm.MemberID = id
-			req.Members = []kmsg.LeaveGroupRequestMember{lm}
-			if _, err := m.client.Broker(int(coord)).Request(ctx, req); err != nil {
-				m.log.Debug("LeaveGroup failed", "err", err)
-			}
-		}
-	}
-	m.mu.Lock()
-	m.generation = -1
-	m.memberID = ""
-	m.mu.Unlock()
+	m.leave(ctx)
 	if m.ownClient {
 		m.client.Close()
 	}
