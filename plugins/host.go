@@ -46,7 +46,7 @@ func Launch(ctx context.Context, path string, logger *slog.Logger) (*Process, er
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	tail := &tailWriter{max: 16 << 10}
+	tail := &tailWriter{max: 64 << 10} // room for a crash's first line ahead of every goroutine's stack
 	cmd := exec.Command(path)
 	cmd.Env = append(os.Environ(), "GOTRACEBACK=all")
 	client := plugin.NewClient(&plugin.ClientConfig{
