@@ -46,8 +46,12 @@ func (r Retry) call(ctx context.Context, logger *slog.Logger, what string, limit
 	start := time.Now()
 	for attempt := 1; ; attempt++ {
 		cctx, cancel := context.WithTimeout(ctx, limit)
+		began := time.Now()
 		err := fn(cctx)
-		expired := cctx.Err() == context.DeadlineExceeded && ctx.Err() == nil
+		// The plugin side learns the deadline too (grpc-timeout) and may
+		// cancel the stream a moment before this context expires: an
+		// answer-less call that used (nearly) all its time hung as well.
+		expired := ctx.Err() == nil && (cctx.Err() == context.DeadlineExceeded || err != nil && time.Since(began) >= limit-limit/20)
 		cancel()
 		if err == nil {
 			return nil
