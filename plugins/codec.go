@@ -20,7 +20,6 @@ package plugins
 
 import (
 	"encoding/binary"
-	"fmt"
 	"io"
 	"sync"
 
@@ -141,6 +140,3 @@ func (bp *batchPool) Put(b *[]byte) {
 }
 
 var _ mem.BufferPool = (*batchPool)(nil)
-
-// String describes the codec in logs.
-func (batchCodec) String() string { return fmt.Sprintf("plugins batch codec over %s", grpcproto.Name) }

@@ -36,6 +36,9 @@
 //     variants, not the end-to-end row. Boundary cost is
 //     1 - plugin records/s / in-process records/s.
 //
+// CONNECTBENCH_KEEP=1 keeps each end-to-end run's directory (process logs,
+// broker data) under --work-dir for inspection.
+//
 // Every measurement runs --runs times (variants alternating) on fresh
 // topics, groups and files; the table reports, per row, the run with the
 // highest records/s (the machine is shared and noisy: the best run is the

@@ -99,13 +99,9 @@ type Herder struct {
 	stopped map[string]bool
 	applied int64
 	// member is this worker's cluster membership; owned is what the
-	// leader assigned to it (nil before the first assignment),
-	// rebalancing is true from a revocation to the next assignment.
-	member      *cluster.Member
-	owned       *cluster.Work
-	rebalancing bool
-	generation  int32
-	leaderURL   string
+	// leader assigned to it (nil before the first assignment).
+	member *cluster.Member
+	owned  *cluster.Work
 	// unresolved are the connectors whose ${provider:...} placeholders
 	// could not be resolved at the last reconcile: they are FAILED and not
 	// given to the engine; a restart reconciles again.

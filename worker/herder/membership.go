@@ -71,7 +71,6 @@ func (m memberHandler) Revoke(ctx context.Context, w cluster.Work) {
 		rest := h.owned.Minus(w)
 		h.owned = &rest
 	}
-	h.rebalancing = true
 	h.mu.Unlock()
 	h.log.Info("work revoked", "connectors", w.Connectors, "tasks", len(w.Tasks))
 	h.apply(ctx)
@@ -91,8 +90,7 @@ func (m memberHandler) Assigned(ctx context.Context, a cluster.Assignment) {
 	}
 	h.mu.Lock()
 	owned := a.Assigned
-	h.owned, h.rebalancing, h.generation = &owned, false, a.Generation
-	h.leaderURL = a.LeaderURL
+	h.owned = &owned
 	h.mu.Unlock()
 	h.log.Info("assignment", "generation", a.Generation, "leader", a.LeaderURL, "connectors", a.Assigned.Connectors,
 		"tasks", len(a.Assigned.Tasks), "revoked", a.Revoked.Len(), "delay", a.Delay)
