@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +35,21 @@ type Handler interface {
 	// Assigned delivers each new assignment (see Assignment); the work in a.Revoked has
 	// already been stopped through Revoke.
 	Assigned(ctx context.Context, a Assignment)
+}
+
+// DepartureHandler may be implemented by a Handler. When this member leads a round, it calls
+// Departed with the work the previous round had given to members that are no longer in the
+// group (they died, were fenced or left), before it hands out the new assignments: statuses
+// can then say the work is UNASSIGNED before its new owner reports it RUNNING. generation is
+// the generation of the round that reassigns it.
+type DepartureHandler interface {
+	Departed(ctx context.Context, generation int32, from []Departure)
+}
+
+// Departure is the work of one member that left the group.
+type Departure struct {
+	URL  string // the departed member's URL
+	Work Work
 }
 
 // Config configures a Member. Start from DefaultConfig.
@@ -151,8 +167,10 @@ type Member struct {
 	memberID    string
 	generation  int32 // -1 while the member has no generation
 	current     Assignment
-	assigned    bool     // current holds a real assignment
-	hbEvent     *hbEvent // last notable heartbeat answer, consumed by run
+	assigned    bool              // current holds a real assignment
+	rebalancing bool              // a JoinGroup/SyncGroup round is under way
+	owners      map[TaskID]string // leader only: unit -> owner URL in the last round it led
+	hbEvent     *hbEvent          // last notable heartbeat answer, consumed by run
 
 	// Owned by run.
 	memory     *leaderMemory
@@ -225,6 +243,37 @@ func (m *Member) Leader() (id, url string, ok bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.current.LeaderID, m.current.LeaderURL, m.assigned
+}
+
+// Leadership tells whether this member leads the group (self) and the leader's URL. ok is
+// false while the member has no assignment or is rebalancing: who leads is not known then.
+func (m *Member) Leadership() (self bool, leaderURL string, ok bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.assigned || m.rebalancing || m.generation < 0 {
+		return false, "", false
+	}
+	return m.current.LeaderID == m.current.MemberID, m.current.LeaderURL, true
+}
+
+// OwnerURL returns the URL of the member that runs u, as assigned in the last round this
+// member led; ok is false when this member is not the leader or nobody runs u.
+func (m *Member) OwnerURL(u TaskID) (url string, ok bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.assigned || m.current.LeaderID != m.current.MemberID {
+		return "", false
+	}
+	url, ok = m.owners[u]
+	return url, ok
+}
+
+// Live reports whether the member may run work now: its last proof of membership is younger
+// than the fence threshold (3/4 of the session timeout). Writers check it right before a
+// write, so that a process resumed after a pause (SIGSTOP, a long GC, a VM freeze) writes
+// nothing before the member goroutine has fenced it.
+func (m *Member) Live() bool {
+	return time.Duration(m.now()-m.lease.Load()) < m.cfg.fenceAfter()
 }
 
 // Generation returns the generation of the current assignment (-1 before the first one).
@@ -517,6 +566,8 @@ func (m *Member) currentWire() *wireAssignment {
 // rebalance joins and syncs until an assignment is applied or ctx ends. It returns whether
 // to rejoin at once (work was revoked) or after rejoinIn (scheduled delay, config mismatch).
 func (m *Member) rebalance(ctx context.Context) (rejoinNow bool, rejoinIn time.Duration) {
+	m.setRebalancing(true)
+	defer m.setRebalancing(false)
 	backoff := time.Duration(0)
 	for ctx.Err() == nil {
 		if backoff > 0 {
@@ -540,6 +591,12 @@ func (m *Member) rebalance(ctx context.Context) (rejoinNow bool, rejoinIn time.D
 		}
 	}
 	return false, 0
+}
+
+func (m *Member) setRebalancing(v bool) {
+	m.mu.Lock()
+	m.rebalancing = v
+	m.mu.Unlock()
 }
 
 // errCode handles a group error code from JoinGroup, SyncGroup or Heartbeat; it reports
@@ -626,7 +683,7 @@ func (m *Member) joinAndSync(ctx context.Context) (done, retryNow, rejoinNow boo
 	sync.Protocol = kmsg.StringPtr(ProtocolName)
 	var memory *leaderMemory
 	if jr.LeaderID == jr.MemberID {
-		memory, sync.GroupAssignment = m.lead(jr)
+		memory, sync.GroupAssignment = m.lead(ctx, jr)
 	}
 	sent = m.now()
 	r, err = m.roundTrip(ctx, coord, sync, m.cfg.RebalanceTimeout+m.cfg.SessionTimeout)
@@ -649,13 +706,24 @@ func (m *Member) joinAndSync(ctx context.Context) (done, retryNow, rejoinNow boo
 	}
 	if memory != nil {
 		m.memory = memory
+		owners := map[TaskID]string{}
+		for id, units := range memory.Assigned {
+			for u := range units {
+				owners[u] = memory.URLs[id]
+			}
+		}
+		m.mu.Lock()
+		m.owners = owners
+		m.mu.Unlock()
 	}
 	rejoinNow, rejoinIn = m.apply(ctx, jr.Generation, jr.MemberID, wa)
 	return true, false, rejoinNow, rejoinIn
 }
 
 // lead computes the assignments of a round this member leads.
-func (m *Member) lead(jr *kmsg.JoinGroupResponse) (*leaderMemory, []kmsg.SyncGroupRequestGroupAssignment) {
+func (m *Member) lead(ctx context.Context, jr *kmsg.JoinGroupResponse) (*leaderMemory, []kmsg.SyncGroupRequestGroupAssignment) {
+	snap := m.h.Snapshot()
+	m.reportDepartures(ctx, jr, snap)
 	members := make([]memberInfo, 0, len(jr.Members))
 	for _, jm := range jr.Members {
 		info := memberInfo{ID: jm.MemberID, ConfigOffset: -1}
@@ -675,7 +743,7 @@ func (m *Member) lead(jr *kmsg.JoinGroupResponse) (*leaderMemory, []kmsg.SyncGro
 		LeaderID:       jr.MemberID,
 		LeaderURL:      m.cfg.URL,
 		Members:        members,
-		Snapshot:       m.h.Snapshot(),
+		Snapshot:       snap,
 		Memory:         m.memory,
 		PrevGeneration: m.lastGen,
 		Now:            time.Now(),
@@ -737,6 +805,50 @@ func (m *Member) apply(ctx context.Context, gen int32, memberID string, wa wireA
 		return false, a.Delay + 10*time.Millisecond
 	}
 	return false, 0
+}
+
+// reportDepartures tells a DepartureHandler what the members of the previous round that
+// are not in this one ran (still existing work only), before the round hands it out again.
+func (m *Member) reportDepartures(ctx context.Context, jr *kmsg.JoinGroupResponse, snap Snapshot) {
+	dh, ok := m.h.(DepartureHandler)
+	mem := m.memory
+	if !ok || mem == nil || mem.Generation != m.lastGen {
+		return
+	}
+	present := make(map[string]bool, len(jr.Members))
+	for _, jm := range jr.Members {
+		present[jm.MemberID] = true
+	}
+	var out []Departure
+	for _, id := range sortedKeys(mem.Assigned) {
+		if present[id] {
+			continue
+		}
+		units := map[TaskID]bool{}
+		for u := range mem.Assigned[id] {
+			if n, ok := snap.Connectors[u.Connector]; ok && u.Task < n {
+				units[u] = true
+			}
+		}
+		if len(units) > 0 {
+			out = append(out, Departure{URL: mem.URLs[id], Work: workOf(units)})
+		}
+	}
+	if len(out) == 0 {
+		return
+	}
+	dctx, cancel := context.WithTimeout(ctx, m.cfg.SessionTimeout/2)
+	defer cancel()
+	dh.Departed(dctx, jr.Generation, out)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 func (m *Member) setCurrent(a Assignment, gen int32) {

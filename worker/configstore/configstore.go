@@ -14,11 +14,15 @@
 //	target-state-<name>     {"state":"STARTED"}               running
 //	                        {"state":"PAUSED","state.v2":"PAUSED"}
 //	                        {"state":"PAUSED","state.v2":"STOPPED"}
+//	restart-connector-<name> {"include-tasks":true,"only-failed":false}
+//	                        a restart request (KIP-745): every worker restarts
+//	                        its part of the connector; not kept in the state
 //
 // Readers prefer "state.v2" when present (Kafka 3.5+ writes it; older
 // workers only know "state" and see a stopped connector as paused).
-// Records Tributary does not use (session-key, restart-connector-*,
-// restart-task-*, task-count-record-*) are skipped.
+// Records Tributary does not use (session-key, restart-task-*,
+// task-count-record-*) are skipped. Restart requests read by Open (older
+// than the store) are not delivered to the listener: they were served.
 //
 // Task configs only become visible when their commit record is read, and only
 // if every task 0..count-1 was written since the previous commit; otherwise
@@ -80,6 +84,9 @@ const (
 	TasksCommitted
 	// TargetStateChanged: an existing connector's target state changed.
 	TargetStateChanged
+	// RestartRequested: a restart of an existing connector was requested
+	// (Update.IncludeTasks and Update.OnlyFailed say what to restart).
+	RestartRequested
 )
 
 func (k UpdateKind) String() string {
@@ -92,6 +99,8 @@ func (k UpdateKind) String() string {
 		return "tasks-committed"
 	case TargetStateChanged:
 		return "target-state-changed"
+	case RestartRequested:
+		return "restart-requested"
 	}
 	return "unknown"
 }
@@ -101,6 +110,8 @@ type Update struct {
 	Kind      UpdateKind
 	Connector string
 	Offset    int64 // offset of the record that caused it
+	// IncludeTasks and OnlyFailed qualify a RestartRequested update.
+	IncludeTasks, OnlyFailed bool
 }
 
 // State is a snapshot of the config topic (Kafka Connect's ClusterConfigState).
@@ -230,6 +241,11 @@ type commitValue struct {
 	Tasks *int32 `json:"tasks"`
 }
 
+type restartValue struct {
+	IncludeTasks bool `json:"include-tasks"`
+	OnlyFailed   bool `json:"only-failed"`
+}
+
 type targetStateValue struct {
 	State   string `json:"state"`
 	StateV2 string `json:"state.v2,omitempty"`
@@ -318,6 +334,16 @@ func (s *Store) PutTaskConfigs(ctx context.Context, name string, tasks []map[str
 	return s.write(ctx, recs)
 }
 
+// PutRestartRequest writes a restart request (Kafka Connect's
+// restart-connector-<name> record) and returns once it was read back; every
+// worker's listener gets it as a RestartRequested update.
+func (s *Store) PutRestartRequest(ctx context.Context, name string, includeTasks, onlyFailed bool) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	return s.write(ctx, []kafkalog.Record{{Key: []byte("restart-connector-" + name), Value: mustJSON(restartValue{IncludeTasks: includeTasks, OnlyFailed: onlyFailed})}})
+}
+
 // PutTargetState writes a connector's target state and returns once it was
 // read back.
 func (s *Store) PutTargetState(ctx context.Context, name string, state TargetState) error {
@@ -347,6 +373,8 @@ func (s *Store) apply(r kafkalog.Record) {
 		ups = s.applyTargetState(strings.TrimPrefix(key, "target-state-"), r)
 	case strings.HasPrefix(key, "connector-"):
 		ups = s.applyConnector(strings.TrimPrefix(key, "connector-"), r)
+	case strings.HasPrefix(key, "restart-connector-"):
+		ups = s.applyRestart(strings.TrimPrefix(key, "restart-connector-"), r)
 	case strings.HasPrefix(key, "task-count-record-"):
 		// Exactly-once source support; not used by Tributary.
 	case strings.HasPrefix(key, "task-"):
@@ -365,6 +393,21 @@ func (s *Store) apply(r kafkalog.Record) {
 			s.listener(u)
 		}
 	}
+}
+
+func (s *Store) applyRestart(name string, r kafkalog.Record) []Update {
+	if r.Value == nil {
+		return nil
+	}
+	var v restartValue
+	if err := json.Unmarshal(r.Value, &v); err != nil {
+		s.logger.Error("invalid restart request record", "connector", name, "offset", r.Offset, "err", err)
+		return nil
+	}
+	if _, exists := s.state.Connectors[name]; !exists {
+		return nil
+	}
+	return []Update{{Kind: RestartRequested, Connector: name, IncludeTasks: v.IncludeTasks, OnlyFailed: v.OnlyFailed}}
 }
 
 func (s *Store) applyTargetState(name string, r kafkalog.Record) []Update {

@@ -151,6 +151,11 @@ func TestStore(t *testing.T) {
 			}
 			_ = s2.Close()
 
+			// Restart requests reach the listener (only for existing connectors).
+			must(s.PutRestartRequest(ctx, "file-src", true, true))
+			expectUps(Update{Kind: RestartRequested, Connector: "file-src", IncludeTasks: true, OnlyFailed: true})
+			must(s.PutRestartRequest(ctx, "nobody", false, false))
+
 			// Delete removes config and tasks; the target state is tombstoned.
 			must(s.DeleteConnector(ctx, "file-src"))
 			expectUps(Update{Kind: ConnectorRemoved, Connector: "file-src"})
@@ -193,6 +198,7 @@ func TestRecordFormat(t *testing.T) {
 		s.PutTaskConfigs(ctx, "c", []map[string]string{{"t": "x"}}),
 		s.PutTargetState(ctx, "p", Paused),
 		s.PutTargetState(ctx, "s", Stopped),
+		s.PutRestartRequest(ctx, "c", true, false),
 	} {
 		if err != nil {
 			t.Fatal(err)
@@ -204,12 +210,13 @@ func TestRecordFormat(t *testing.T) {
 		mu.Unlock()
 	})
 	want := map[string]string{
-		"target-state-c": `{"state":"STARTED"}`,
-		"connector-c":    `{"properties":{"a":"<1>","b":"2"}}`,
-		"task-c-0":       `{"properties":{"t":"x"}}`,
-		"commit-c":       `{"tasks":1}`,
-		"target-state-p": `{"state":"PAUSED","state.v2":"PAUSED"}`,
-		"target-state-s": `{"state":"PAUSED","state.v2":"STOPPED"}`,
+		"target-state-c":      `{"state":"STARTED"}`,
+		"connector-c":         `{"properties":{"a":"<1>","b":"2"}}`,
+		"task-c-0":            `{"properties":{"t":"x"}}`,
+		"commit-c":            `{"tasks":1}`,
+		"target-state-p":      `{"state":"PAUSED","state.v2":"PAUSED"}`,
+		"target-state-s":      `{"state":"PAUSED","state.v2":"STOPPED"}`,
+		"restart-connector-c": `{"include-tasks":true,"only-failed":false}`,
 	}
 	mu.Lock()
 	if !reflect.DeepEqual(got, want) {

@@ -148,6 +148,9 @@ func New(opts Options) *Engine {
 // ErrClosed is returned by calls after Close.
 var ErrClosed = errors.New("engine: closed")
 
+// ErrNotAssigned is returned by restarts of work this worker does not run.
+var ErrNotAssigned = errors.New("engine: not assigned to this worker")
+
 // Apply reconciles the running connectors and tasks with d. Work whose
 // config and target state are unchanged keeps running untouched.
 func (e *Engine) Apply(ctx context.Context, d Desired) error {
@@ -231,7 +234,35 @@ func (e *Engine) apply(ctx context.Context, d Desired) error {
 			}
 		}
 	}
+	e.reportUnassigned(d, stopC, stopT)
 	return nil
+}
+
+// reportUnassigned reports UNASSIGNED for what apply stopped and did not
+// start again, unless another state was reported for it (STOPPED for a
+// stopped connector, PAUSED for a paused connector's tasks). Work that
+// moved to another worker (or was deleted: the herder drops reports about
+// deleted connectors) ends here too. Called with e.mu held, after the
+// stopped work has stopped (tasks stored their offsets).
+func (e *Engine) reportUnassigned(d Desired, stopC []*runningConnector, stopT []*runningTask) {
+	for _, rc := range stopC {
+		if _, again := e.connectors[rc.name]; again {
+			continue
+		}
+		if want, ok := d[rc.name]; ok && want.TargetState == TargetStopped && want.ownsConnector() {
+			continue
+		}
+		e.opts.States.ConnectorState(rc.name, StateUnassigned, "")
+	}
+	for _, rt := range stopT {
+		if _, again := e.tasks[rt.id]; again {
+			continue
+		}
+		if want, ok := d[rt.id.connector]; ok && want.TargetState == TargetPaused && want.ownsTask(rt.id.task) && rt.id.task < len(want.Tasks) {
+			continue
+		}
+		e.opts.States.TaskState(rt.id.connector, rt.id.task, StateUnassigned, "")
+	}
 }
 
 // RestartConnector restarts a connector instance (and, with tasks, its
@@ -243,7 +274,7 @@ func (e *Engine) RestartConnector(ctx context.Context, name string, tasks, onlyF
 	want, ok := e.desired[name]
 	if !ok {
 		e.mu.Unlock()
-		return fmt.Errorf("engine: connector %q is not assigned here", name)
+		return fmt.Errorf("connector %q: %w", name, ErrNotAssigned)
 	}
 	var stopC []*runningConnector
 	var stopT []*runningTask
@@ -277,6 +308,10 @@ func (e *Engine) RestartTask(ctx context.Context, name string, task int) error {
 	e.ops.Lock()
 	defer e.ops.Unlock()
 	e.mu.Lock()
+	if want, ok := e.desired[name]; !ok || !want.ownsTask(task) {
+		e.mu.Unlock()
+		return fmt.Errorf("task %s-%d: %w", name, task, ErrNotAssigned)
+	}
 	rt := e.tasks[taskID{name, task}]
 	delete(e.tasks, taskID{name, task})
 	e.mu.Unlock()

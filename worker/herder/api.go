@@ -8,14 +8,15 @@ import (
 	"maps"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/tributary-data/tributary/connect"
 	"github.com/tributary-data/tributary/connect/transforms"
 	"github.com/tributary-data/tributary/plugins/pluginpb"
+	"github.com/tributary-data/tributary/worker/cluster"
 	"github.com/tributary-data/tributary/worker/configstore"
+	"github.com/tributary-data/tributary/worker/engine"
 	"github.com/tributary-data/tributary/worker/offsetstore"
 	"github.com/tributary-data/tributary/worker/rest"
 	"github.com/tributary-data/tributary/worker/statusstore"
@@ -153,6 +154,9 @@ func targetOf(initial string) (configstore.TargetState, error) {
 }
 
 func (h *Herder) CreateConnector(ctx context.Context, name string, config map[string]string, initialState string) (rest.ConnectorInfo, error) {
+	if err := h.requireLeader(ctx, "create connectors"); err != nil {
+		return rest.ConnectorInfo{}, err
+	}
 	unlock, err := h.lockConfigs(ctx)
 	if err != nil {
 		return rest.ConnectorInfo{}, err
@@ -172,6 +176,9 @@ func (h *Herder) CreateConnector(ctx context.Context, name string, config map[st
 }
 
 func (h *Herder) PutConnectorConfig(ctx context.Context, name string, config map[string]string) (rest.ConnectorInfo, bool, error) {
+	if err := h.requireLeader(ctx, "write connector configs"); err != nil {
+		return rest.ConnectorInfo{}, false, err
+	}
 	unlock, err := h.lockConfigs(ctx)
 	if err != nil {
 		return rest.ConnectorInfo{}, false, err
@@ -190,6 +197,9 @@ func (h *Herder) PutConnectorConfig(ctx context.Context, name string, config map
 }
 
 func (h *Herder) PatchConnectorConfig(ctx context.Context, name string, patch map[string]*string) (rest.ConnectorInfo, error) {
+	if err := h.requireLeader(ctx, "write connector configs"); err != nil {
+		return rest.ConnectorInfo{}, err
+	}
 	unlock, err := h.lockConfigs(ctx)
 	if err != nil {
 		return rest.ConnectorInfo{}, err
@@ -214,6 +224,9 @@ func (h *Herder) PatchConnectorConfig(ctx context.Context, name string, patch ma
 }
 
 func (h *Herder) DeleteConnector(ctx context.Context, name string) error {
+	if err := h.requireLeader(ctx, "delete connectors"); err != nil {
+		return err
+	}
 	unlock, err := h.lockConfigs(ctx)
 	if err != nil {
 		return err
@@ -232,6 +245,9 @@ func (h *Herder) RestartConnector(ctx context.Context, name string) error {
 	if _, _, err := h.snapshotOf(ctx, name); err != nil {
 		return err
 	}
+	if err := h.restartOwner(ctx, cluster.TaskID{Connector: name, Task: cluster.ConnectorTask}, h.owns(cluster.TaskID{Connector: name, Task: cluster.ConnectorTask})); err != nil {
+		return err
+	}
 	if h.restartUnresolved(name) {
 		return nil
 	}
@@ -240,10 +256,22 @@ func (h *Herder) RestartConnector(ctx context.Context, name string) error {
 		return err
 	}
 	defer unlock()
-	return h.engine.RestartConnector(ctx, name, false, false)
+	return h.notAssigned(h.engine.RestartConnector(ctx, name, false, false))
+}
+
+// notAssigned turns the engine's error for work that moved away meanwhile
+// into a 409 (the client retries and reaches the new owner).
+func (h *Herder) notAssigned(err error) error {
+	if errors.Is(err, engine.ErrNotAssigned) {
+		return rest.Conflict("Cannot complete request because of a conflicting operation (e.g. worker rebalance)")
+	}
+	return err
 }
 
 func (h *Herder) RestartConnectorAndTasks(ctx context.Context, name string, includeTasks, onlyFailed bool) (rest.ConnectorStateInfo, error) {
+	if err := h.requireLeader(ctx, "process restart requests"); err != nil {
+		return rest.ConnectorStateInfo{}, err
+	}
 	if _, _, err := h.snapshotOf(ctx, name); err != nil {
 		return rest.ConnectorStateInfo{}, err
 	}
@@ -263,23 +291,11 @@ func (h *Herder) RestartConnectorAndTasks(ctx context.Context, name string, incl
 			}
 		}
 	}
-	if h.restartUnresolved(name) {
-		return before, nil
+	// Every worker restarts its share when it reads the request (this
+	// one too: see restarter).
+	if err := h.configs.PutRestartRequest(ctx, name, includeTasks, onlyFailed); err != nil {
+		return rest.ConnectorStateInfo{}, err
 	}
-	h.wg.Add(1)
-	go func() {
-		defer h.wg.Done()
-		rctx, cancel := context.WithTimeout(h.life, 2*time.Minute)
-		defer cancel()
-		unlock, err := h.lockEngine(rctx)
-		if err != nil {
-			return
-		}
-		defer unlock()
-		if err := h.engine.RestartConnector(rctx, name, includeTasks, onlyFailed); err != nil && rctx.Err() == nil {
-			h.log.Error("restart failed", "connector", name, "err", err)
-		}
-	}()
 	return before, nil
 }
 
@@ -303,6 +319,9 @@ func (h *Herder) ResumeConnector(ctx context.Context, name string) error {
 }
 
 func (h *Herder) StopConnector(ctx context.Context, name string) error {
+	if err := h.requireLeader(ctx, "transition connectors to the STOPPED state"); err != nil {
+		return err
+	}
 	return h.setTarget(ctx, name, configstore.Stopped)
 }
 
@@ -339,6 +358,10 @@ func (h *Herder) RestartTask(ctx context.Context, name string, task int) error {
 	if task < 0 || task >= len(tasksOf(snap, name)) {
 		return rest.NotFound("Task %s-%d not found", name, task)
 	}
+	unit := cluster.TaskID{Connector: name, Task: task}
+	if err := h.restartOwner(ctx, unit, h.owns(unit)); err != nil {
+		return err
+	}
 	if h.restartUnresolved(name) {
 		return nil
 	}
@@ -347,7 +370,7 @@ func (h *Herder) RestartTask(ctx context.Context, name string, task int) error {
 		return err
 	}
 	defer unlock()
-	return h.engine.RestartTask(ctx, name, task)
+	return h.notAssigned(h.engine.RestartTask(ctx, name, task))
 }
 
 func (h *Herder) ConnectorTopics(ctx context.Context, name string) ([]string, error) {
@@ -408,6 +431,9 @@ func (h *Herder) ConnectorOffsets(ctx context.Context, name string) (rest.Connec
 }
 
 func (h *Herder) requireStopped(ctx context.Context, name string) (map[string]string, error) {
+	if err := h.requireLeader(ctx, "change connector offsets"); err != nil {
+		return nil, err
+	}
 	snap, cfg, err := h.snapshotOf(ctx, name)
 	if err != nil {
 		return nil, err

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/http"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -106,6 +107,12 @@ type Herder struct {
 	// could not be resolved at the last reconcile: they are FAILED and not
 	// given to the engine; a restart reconciles again.
 	unresolved map[string]bool
+	// restarts are restart requests read from the config topic, waiting
+	// for the restarter goroutine (signalled through restartReq).
+	restarts   []configstore.Update
+	restartReq chan struct{}
+	// http reaches other workers (task configs to the leader).
+	http *http.Client
 }
 
 // Open discovers the plugins, opens the internal topics (creating them
@@ -117,7 +124,8 @@ func Open(ctx context.Context, cfg Config) (h *Herder, err error) {
 	if cfg.OffsetFlushInterval <= 0 {
 		cfg.OffsetFlushInterval = time.Second
 	}
-	h = &Herder{cfg: cfg, log: cfg.Logger, changed: make(chan struct{}, 1), writing: make(chan struct{}, 1), running: make(chan struct{}, 1)}
+	h = &Herder{cfg: cfg, log: cfg.Logger, changed: make(chan struct{}, 1), writing: make(chan struct{}, 1), running: make(chan struct{}, 1),
+		restartReq: make(chan struct{}, 1), http: &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}}
 	built := h // the error returns below set h to nil
 	defer func() {
 		if err != nil {
@@ -161,7 +169,13 @@ func Open(ctx context.Context, cfg Config) (h *Herder, err error) {
 	if h.status, err = statusstore.Open(ctx, logCfg(cfg.StatusTopic, 5)); err != nil {
 		return nil, fmt.Errorf("status topic %s: %w", cfg.StatusTopic, err)
 	}
-	if h.configs, err = configstore.Open(ctx, configstore.Config{Log: logCfg(cfg.ConfigTopic, 1), Listener: func(configstore.Update) { h.signal() }}); err != nil {
+	if h.configs, err = configstore.Open(ctx, configstore.Config{Log: logCfg(cfg.ConfigTopic, 1), Listener: func(u configstore.Update) {
+		if u.Kind == configstore.RestartRequested {
+			h.onRestartRequest(u)
+			return
+		}
+		h.signal()
+	}}); err != nil {
 		return nil, fmt.Errorf("config topic %s: %w", cfg.ConfigTopic, err)
 	}
 	var metrics *taskrun.Metrics
@@ -178,8 +192,9 @@ func Open(ctx context.Context, cfg Config) (h *Herder, err error) {
 		h.stop()
 		return nil, fmt.Errorf("joining the worker cluster %q: %w", cfg.GroupID, err)
 	}
-	h.wg.Add(1)
+	h.wg.Add(2)
 	go h.reconcile(h.life)
+	go h.restarter(h.life)
 	h.signal()
 	h.ready.Store(true)
 	return h, nil
@@ -199,8 +214,9 @@ func (h *Herder) restartUnresolved(name string) bool {
 }
 
 // waitStopped waits until a reconcile that read the config topic up to
-// offset (at least) has stopped the connector's tasks (PUT .../stop only
-// records the target state), for at most 30 s.
+// offset (at least) has stopped the connector's tasks here and every
+// other worker reported its tasks stopped (PUT .../stop only records the
+// target state), for at most 30 s.
 func (h *Herder) waitStopped(ctx context.Context, name string, offset int64) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -210,7 +226,7 @@ func (h *Herder) waitStopped(ctx context.Context, name string, offset int64) err
 		h.mu.Lock()
 		done := h.applied >= offset && h.stopped[name]
 		h.mu.Unlock()
-		if done {
+		if done && h.tasksStopped(ctx, name) {
 			return nil
 		}
 		select {
@@ -219,6 +235,22 @@ func (h *Herder) waitStopped(ctx context.Context, name string, offset int64) err
 		case <-tick.C:
 		}
 	}
+}
+
+// tasksStopped reports whether every task of the connector, wherever it
+// ran, has reported that it stopped (UNASSIGNED, FAILED, or no status):
+// the workers write UNASSIGNED once a stopped task stored its offsets.
+func (h *Herder) tasksStopped(ctx context.Context, name string) bool {
+	if err := h.status.ReadToEnd(ctx); err != nil {
+		return false
+	}
+	for _, t := range h.status.Tasks(name) {
+		switch t.State {
+		case statusstore.Running, statusstore.Restarting:
+			return false // (the engine stops a PAUSED connector's tasks)
+		}
+	}
+	return true
 }
 
 // lockConfigs serializes this worker's connector config changes (check,
@@ -284,6 +316,7 @@ func (h *Herder) apply(ctx context.Context) {
 	h.mu.Unlock()
 	desired := engine.Desired{}
 	unresolved := map[string]bool{}
+	var failures []func() // reported after the engine stopped what ran before
 	for name, cfg := range snap.Connectors {
 		share := ownedShare(owned, name)
 		if share == nil {
@@ -306,14 +339,16 @@ func (h *Herder) apply(ctx context.Context) {
 			// Kafka Connect fails the connector and its tasks when
 			// a config provider cannot resolve their configs.
 			unresolved[name] = true
-			if share.Connector {
-				h.reportConnector(name, engine.StateFailed, err.Error())
-			}
-			for i := range snap.Tasks[name] {
-				if share.Tasks[i] {
-					h.reportTask(name, i, engine.StateFailed, err.Error())
+			failures = append(failures, func() {
+				if share.Connector {
+					h.reportConnector(name, engine.StateFailed, err.Error())
 				}
-			}
+				for i := range snap.Tasks[name] {
+					if share.Tasks[i] {
+						h.reportTask(name, i, engine.StateFailed, err.Error())
+					}
+				}
+			})
 			continue
 		}
 		merged := maps.Clone(h.cfg.ConverterDefaults)
@@ -334,6 +369,9 @@ func (h *Herder) apply(ctx context.Context) {
 	unlock()
 	if err != nil && ctx.Err() == nil {
 		h.log.Error("applying the connector configs failed", "err", err)
+	}
+	for _, report := range failures {
+		report()
 	}
 	stopped := map[string]bool{}
 	for name := range snap.Connectors {
@@ -366,6 +404,7 @@ func (h *Herder) Close() error {
 		h.stop()
 	}
 	h.wg.Wait()
+	h.http.CloseIdleConnections()
 	return errors.Join(append(errs, h.closeResources())...)
 }
 
@@ -397,15 +436,26 @@ func isNilStore(c interface{ Close() error }) bool {
 	return false
 }
 
-// reportConnector and reportTask write statuses; reports about connectors
-// no longer configured are dropped (they were deleted meanwhile).
+// reportConnector and reportTask write statuses, tagged with this worker's
+// group generation; reports about connectors no longer configured are
+// dropped (they were deleted meanwhile). As in Kafka Connect, UNASSIGNED
+// and FAILED are written only if no other worker has written a status in a
+// newer generation (the work may have moved on: a late report of its old
+// owner must not hide the new owner's).
 func (h *Herder) reportConnector(name, state, trace string) {
 	if _, ok := h.configs.Snapshot().Connectors[name]; !ok {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := h.status.PutConnector(ctx, name, statusstore.Status{State: statusstore.State(state), Trace: trace, WorkerID: h.cfg.WorkerID}); err != nil {
+	st := h.statusOf(state, trace)
+	var err error
+	if safeState(st.State) {
+		_, err = h.status.PutConnectorSafe(ctx, name, st)
+	} else {
+		err = h.status.PutConnector(ctx, name, st)
+	}
+	if err != nil {
 		h.log.Warn("writing a connector status failed", "connector", name, "err", err)
 	}
 }
@@ -416,9 +466,28 @@ func (h *Herder) reportTask(name string, task int, state, trace string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := h.status.PutTask(ctx, name, task, statusstore.Status{State: statusstore.State(state), Trace: trace, WorkerID: h.cfg.WorkerID}); err != nil {
+	st := h.statusOf(state, trace)
+	var err error
+	if safeState(st.State) {
+		_, err = h.status.PutTaskSafe(ctx, name, task, st)
+	} else {
+		err = h.status.PutTask(ctx, name, task, st)
+	}
+	if err != nil {
 		h.log.Warn("writing a task status failed", "connector", name, "task", task, "err", err)
 	}
+}
+
+func (h *Herder) statusOf(state, trace string) statusstore.Status {
+	st := statusstore.Status{State: statusstore.State(state), Trace: trace, WorkerID: h.cfg.WorkerID}
+	if h.member != nil {
+		st.Generation = max(h.member.Generation(), 0)
+	}
+	return st
+}
+
+func safeState(s statusstore.State) bool {
+	return s == statusstore.Unassigned || s == statusstore.Failed
 }
 
 type statesAdapter struct{ h *Herder }
@@ -463,7 +532,7 @@ func (a taskConfigsAdapter) PutTaskConfigs(ctx context.Context, connector string
 			}
 		}
 	}
-	return a.h.configs.PutTaskConfigs(ctx, connector, stored)
+	return a.h.storeTaskConfigs(ctx, connector, stored)
 }
 
 // offsetsAdapter serves the engine's offset needs from the offset store.

@@ -97,6 +97,12 @@ func (m memberHandler) Assigned(ctx context.Context, a cluster.Assignment) {
 	h.apply(ctx)
 }
 
+// Departed marks the work of members that left as UNASSIGNED (leader only,
+// before the work is handed out again).
+func (m memberHandler) Departed(ctx context.Context, generation int32, from []cluster.Departure) {
+	m.h.departed(ctx, generation, from)
+}
+
 // ownedShare returns this worker's part of connector name, nil when it
 // owns none of it.
 func ownedShare(owned *cluster.Work, name string) *engine.Owned {

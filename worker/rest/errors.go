@@ -58,6 +58,28 @@ func RebalanceInProgress() error {
 		Message: "Cannot complete request momentarily due to stale configuration (typically caused by a concurrent config change)"}
 }
 
+// Redirect is returned by a Herder method when another worker must serve
+// the request: the leader, for config writes, or the worker that runs a
+// connector, for restarts. The Server forwards the request there as Kafka
+// Connect does (at most two hops: see Server), and answers 409 when URL is
+// empty (no leader is known during a rebalance).
+type Redirect struct {
+	URL    string // base URL of the worker to ask, e.g. http://10.0.0.2:8083
+	Reason string
+}
+
+func (e *Redirect) Error() string {
+	if e.URL == "" {
+		return e.Reason + " (no leader is known at the moment)"
+	}
+	return e.Reason + " (ask " + e.URL + ")"
+}
+
+// NotLeader returns a Redirect to the leader at url.
+func NotLeader(url, format string, args ...any) error {
+	return &Redirect{URL: url, Reason: fmt.Sprintf(format, args...)}
+}
+
 // BadRequest returns a 400 error (matches ErrBadRequest) with a formatted message.
 func BadRequest(format string, args ...any) error {
 	return &Error{Status: http.StatusBadRequest, Message: fmt.Sprintf(format, args...), Kind: ErrBadRequest}

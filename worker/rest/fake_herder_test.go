@@ -18,6 +18,10 @@ type fakeHerder struct {
 	mu          sync.Mutex
 	notReady    error
 	rebalancing bool
+	// redirect, when set, makes config writes answer a Redirect to it
+	// (a follower whose leader is at that URL; "-" for no known leader).
+	redirect    string
+	taskConfigs map[string][]map[string]string // PutTaskConfigs calls
 	conns       map[string]*fakeConn
 	calls       []string // herder methods called, for assertions
 }
@@ -185,6 +189,9 @@ func (h *fakeHerder) CreateConnector(ctx context.Context, name string, config ma
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.record("CreateConnector " + name + " " + initialState)
+	if err := h.leaderOnly(); err != nil {
+		return ConnectorInfo{}, err
+	}
 	if h.rebalancing {
 		return ConnectorInfo{}, RebalanceInProgress()
 	}
@@ -205,6 +212,9 @@ func (h *fakeHerder) CreateConnector(ctx context.Context, name string, config ma
 func (h *fakeHerder) PutConnectorConfig(ctx context.Context, name string, config map[string]string) (ConnectorInfo, bool, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if err := h.leaderOnly(); err != nil {
+		return ConnectorInfo{}, false, err
+	}
 	if old, ok := h.conns[name]; ok {
 		old.config = config
 		return h.info(name, old), false, nil
@@ -234,9 +244,39 @@ func (h *fakeHerder) PatchConnectorConfig(ctx context.Context, name string, patc
 	return h.info(name, c), nil
 }
 
+// leaderOnly answers as a follower would when redirect is set.
+func (h *fakeHerder) leaderOnly() error {
+	switch h.redirect {
+	case "":
+		return nil
+	case "-":
+		return NotLeader("", "Request cannot be completed because this worker is not the leader")
+	}
+	return NotLeader(h.redirect, "Request cannot be completed because this worker is not the leader")
+}
+
+func (h *fakeHerder) PutTaskConfigs(ctx context.Context, name string, tasks []map[string]string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err := h.leaderOnly(); err != nil {
+		return err
+	}
+	if _, err := h.get(name); err != nil {
+		return err
+	}
+	if h.taskConfigs == nil {
+		h.taskConfigs = map[string][]map[string]string{}
+	}
+	h.taskConfigs[name] = tasks
+	return nil
+}
+
 func (h *fakeHerder) DeleteConnector(ctx context.Context, name string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if err := h.leaderOnly(); err != nil {
+		return err
+	}
 	if _, err := h.get(name); err != nil {
 		return err
 	}

@@ -40,7 +40,17 @@ func (s *Server) routes() http.Handler {
 	handle := func(patterns string, h func(http.ResponseWriter, *http.Request) error) {
 		for _, p := range strings.Split(patterns, "|") {
 			mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
-				if err := h(w, r); err != nil {
+				var body *bodyRecorder
+				if r.Body != nil && r.Method != http.MethodGet {
+					body = &bodyRecorder{r: r.Body}
+					r.Body = body
+				}
+				err := h(w, r)
+				var to *Redirect
+				if errors.As(err, &to) {
+					err = s.forward(w, r, body, to)
+				}
+				if err != nil {
 					writeError(w, err)
 				}
 			})
@@ -62,6 +72,7 @@ func (s *Server) routes() http.Handler {
 	handle("PUT /connectors/{connector}/resume", s.connectorAction(http.StatusAccepted, s.opts.Herder.ResumeConnector))
 	handle("PUT /connectors/{connector}/stop", s.connectorAction(http.StatusNoContent, s.opts.Herder.StopConnector))
 	handle("GET /connectors/{connector}/tasks", s.taskConfigs)
+	handle("POST /connectors/{connector}/tasks", s.putTaskConfigs)
 	handle("GET /connectors/{connector}/tasks/{task}/status", s.taskStatus)
 	handle("POST /connectors/{connector}/tasks/{task}/restart", s.restartTask)
 	handle("GET /connectors/{connector}/topics", s.connectorTopics)
@@ -501,6 +512,28 @@ func (s *Server) taskConfigs(w http.ResponseWriter, r *http.Request) error {
 
 // taskID parses {task}; a non-number is 404 as Jersey answers an
 // unconvertible path parameter.
+// putTaskConfigs is Kafka Connect's internal endpoint through which a
+// worker running a connector hands the connector's task configs to the
+// leader, the only writer of the config topic.
+func (s *Server) putTaskConfigs(w http.ResponseWriter, r *http.Request) error {
+	var body []configMap
+	if err := decodeBody(r, &body); err != nil {
+		return err
+	}
+	tasks := make([]map[string]string, len(body))
+	for i, c := range body {
+		if c == nil {
+			return BadRequest("Task config %d must be a JSON object", i)
+		}
+		tasks[i] = c.strings()
+	}
+	if err := s.opts.Herder.PutTaskConfigs(r.Context(), r.PathValue("connector"), tasks); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
 func taskID(r *http.Request) (int, error) {
 	t, err := strconv.Atoi(r.PathValue("task"))
 	if err != nil {

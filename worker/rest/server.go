@@ -25,6 +25,7 @@
 //	PUT    /connectors/{c}/pause, /resume            202
 //	PUT    /connectors/{c}/stop                      204
 //	GET    /connectors/{c}/tasks                     200 []TaskInfo
+//	POST   /connectors/{c}/tasks                     204 (internal: task configs to the leader)
 //	GET    /connectors/{c}/tasks/{t}/status          200 TaskState
 //	POST   /connectors/{c}/tasks/{t}/restart         204
 //	GET    /connectors/{c}/topics                    200 {c: {topics}}
@@ -39,6 +40,9 @@
 //	GET    /admin/loggers/{name}                     200 LoggerLevel
 //	PUT    /admin/loggers/{name}[?scope=cluster]     200 affected names (204 for cluster)
 //	GET    /metrics                                  Options.Metrics
+//
+// Requests the Herder redirects (config writes go to the leader, restarts
+// to the worker running the connector) are forwarded: see forward.go.
 //
 // Config bodies are decoded as Kafka decodes a Map<String,String>: numbers
 // and booleans are accepted and kept as their literal text.
@@ -107,6 +111,10 @@ type Herder interface {
 
 	// TaskConfigs returns the configs of a connector's tasks.
 	TaskConfigs(ctx context.Context, name string) ([]TaskInfo, error)
+	// PutTaskConfigs stores a connector's task configs (Kafka Connect's
+	// internal POST /connectors/{c}/tasks, used by workers to hand task
+	// configs to the leader).
+	PutTaskConfigs(ctx context.Context, name string, tasks []map[string]string) error
 	// TaskStatus returns one task's state.
 	TaskStatus(ctx context.Context, name string, task int) (TaskState, error)
 	// RestartTask restarts one task.
@@ -164,6 +172,7 @@ type Server struct {
 	opts    Options
 	log     *slog.Logger
 	handler http.Handler
+	client  *http.Client // forwards requests to other workers
 
 	mu       sync.Mutex
 	closed   bool
@@ -210,7 +219,7 @@ func New(opts Options) *Server {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = 8 << 20
 	}
-	s := &Server{opts: opts, log: opts.Logger}
+	s := &Server{opts: opts, log: opts.Logger, client: &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}}
 	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
 	s.flightCV = sync.NewCond(&s.flightMu)
 	s.handler = s.middleware(s.routes())
@@ -300,6 +309,7 @@ func (s *Server) Close() error {
 			s.flightCV.Wait()
 		}
 		s.flightMu.Unlock()
+		s.client.CloseIdleConnections()
 		s.mu.Lock()
 		s.closeErr = errors.Join(err, s.serveErr)
 		s.mu.Unlock()
