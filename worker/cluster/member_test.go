@@ -588,6 +588,9 @@ func TestFenceOnWake(t *testing.T) {
 	m := &Member{cfg: cfg, h: w, log: cfg.Logger, epoch: time.Now().Add(-time.Minute)}
 	m.current.Assigned = work
 	m.renew(int64(50 * time.Second)) // last proof of membership 10 s ago; the session is 10 s
+	if m.Live() {
+		t.Fatal("Live with a lease as old as the session")
+	}
 	timer := m.fenceTimer()
 	select {
 	case <-timer.C:
@@ -605,5 +608,13 @@ func TestFenceOnWake(t *testing.T) {
 	m.renew(m.now())
 	if m.checkFence(context.Background()) {
 		t.Fatal("fenced with a fresh lease")
+	}
+	if !m.Live() {
+		t.Fatal("not Live with a fresh lease")
+	}
+	// Live turns false at 3/4 of the session, when the member fences.
+	m.lease.Store(m.now() - int64(cfg.fenceAfter()) - int64(time.Millisecond))
+	if m.Live() {
+		t.Fatal("Live past the fence threshold")
 	}
 }

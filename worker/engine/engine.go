@@ -115,6 +115,9 @@ type Options struct {
 	// Launch starts plugin processes (default plugins.Launch; benchmarks
 	// link connectors in with plugins.InProcessLauncher).
 	Launch plugins.Launcher
+	// Live, when set, is asked by tasks right before each write; false
+	// stops them (taskrun.ErrFenced): the worker lost its membership.
+	Live func() bool
 }
 
 // Engine runs connectors and tasks.

@@ -185,6 +185,10 @@ func (e *Engine) startTask(id taskID, connConfig, taskConfig map[string]string) 
 		defer close(rt.done)
 		err := e.runTask(ctx, rt, cfg)
 		switch {
+		case errors.Is(err, taskrun.ErrFenced) && ctx.Err() == nil:
+			// The worker lost its membership: the member revokes the
+			// task (UNASSIGNED) in a moment; it is not a task failure.
+			e.opts.Logger.Warn("task stopped writing: the worker lost its cluster membership", "connector", id.connector, "task", id.task)
 		case err != nil && ctx.Err() == nil:
 			rt.set(StateFailed)
 			e.opts.Logger.Error("task failed", "connector", id.connector, "task", id.task, "err", err)
@@ -241,8 +245,8 @@ func (e *Engine) runTask(ctx context.Context, rt *runningTask, cfg map[string]st
 			Connector: name, Task: rt.id.task, Plugin: proc.Plugin, PluginErr: proc.Err,
 			Producer: e.opts.Producer, Offsets: e.opts.Offsets, OffsetFlushInterval: e.opts.OffsetFlushInterval,
 			Retry: retry, LogErrors: logErrors,
-			OnTopic: func(topic string) { e.opts.States.TopicUsed(name, rt.id.task, topic) },
-			Logger:  e.opts.Logger.With("connector", name, "task", rt.id.task), Metrics: e.opts.Metrics,
+			OnTopic: func(topic string) { e.opts.States.TopicUsed(name, rt.id.task, topic) }, Live: e.opts.Live,
+			Logger: e.opts.Logger.With("connector", name, "task", rt.id.task), Metrics: e.opts.Metrics,
 		})
 	case pluginpb.ConnectorType_CONNECTOR_TYPE_SINK:
 		if _, err := proc.Plugin.StartSinkTask(ctx, &pluginpb.StartSinkTaskRequest{Class: class, Config: cfg}); err != nil {
@@ -255,7 +259,7 @@ func (e *Engine) runTask(ctx context.Context, rt *runningTask, cfg map[string]st
 			Topics: splitList(cfg["topics"]), TopicsRegex: strings.TrimSpace(cfg["topics.regex"]),
 			Producer: e.opts.Producer, DLQTopic: strings.TrimSpace(cfg["errors.deadletterqueue.topic.name"]),
 			DLQContextHeaders:   strings.TrimSpace(cfg["errors.deadletterqueue.context.headers.enable"]) == "true",
-			OffsetFlushInterval: e.opts.OffsetFlushInterval, Retry: retry, LogErrors: logErrors,
+			OffsetFlushInterval: e.opts.OffsetFlushInterval, Retry: retry, LogErrors: logErrors, Live: e.opts.Live,
 			Logger: e.opts.Logger.With("connector", name, "task", rt.id.task), Metrics: e.opts.Metrics,
 		})
 	}

@@ -83,6 +83,9 @@ type Herder struct {
 	engine    *engine.Engine
 	clusterID string
 	ready     atomic.Bool
+	// closing is set by Close; statusDown once a status write timed out
+	// during it (see statusWrite).
+	closing, statusDown atomic.Bool
 
 	changed chan struct{}   // a config change is waiting to be applied
 	writing chan struct{}   // a one-slot lock: see lockConfigs
@@ -183,7 +186,7 @@ func Open(ctx context.Context, cfg Config) (h *Herder, err error) {
 		metrics = taskrun.NewMetrics(cfg.Registerer)
 	}
 	h.engine = engine.New(engine.Options{
-		Brokers: cfg.Brokers, Plugins: h.registry, Offsets: offsetsAdapter{h.offsets}, TaskConfigs: taskConfigsAdapter{h},
+		Brokers: cfg.Brokers, Plugins: h.registry, Offsets: offsetsAdapter{h}, TaskConfigs: taskConfigsAdapter{h}, Live: h.live,
 		States: statesAdapter{h}, Producer: h.producer, ConsumerOpts: cfg.ClientOptions, Launch: cfg.Launch,
 		OffsetFlushInterval: cfg.OffsetFlushInterval, Logger: cfg.Logger, Metrics: metrics,
 	})
@@ -394,6 +397,7 @@ func (h *Herder) Close() error {
 	h.closed = true
 	h.mu.Unlock()
 	h.ready.Store(false)
+	h.closing.Store(true)
 	// Leaving the cluster first stops everything this worker runs (the
 	// member revokes it all) and hands it to the others at once.
 	var errs []error
@@ -446,8 +450,11 @@ func (h *Herder) reportConnector(name, state, trace string) {
 	if _, ok := h.configs.Snapshot().Connectors[name]; !ok {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel, skip := h.statusWrite()
 	defer cancel()
+	if skip {
+		return
+	}
 	st := h.statusOf(state, trace)
 	var err error
 	if safeState(st.State) {
@@ -464,8 +471,11 @@ func (h *Herder) reportTask(name string, task int, state, trace string) {
 	if _, ok := h.configs.Snapshot().Connectors[name]; !ok {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel, skip := h.statusWrite()
 	defer cancel()
+	if skip {
+		return
+	}
 	st := h.statusOf(state, trace)
 	var err error
 	if safeState(st.State) {
@@ -476,6 +486,27 @@ func (h *Herder) reportTask(name string, task int, state, trace string) {
 	if err != nil {
 		h.log.Warn("writing a task status failed", "connector", name, "task", task, "err", err)
 	}
+}
+
+// statusWrite bounds a status write: 10 s, or 2 s while the worker shuts
+// down, when a write that timed out makes the later ones skip (the broker
+// is gone: the shutdown must not wait for each status in turn).
+func (h *Herder) statusWrite() (context.Context, context.CancelFunc, bool) {
+	if !h.closing.Load() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		return ctx, cancel, false
+	}
+	if h.statusDown.Load() {
+		return nil, func() {}, true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	return ctx, func() {
+		if ctx.Err() == context.DeadlineExceeded {
+			h.statusDown.Store(true)
+			h.log.Warn("status writes time out during shutdown; skipping the rest")
+		}
+		cancel()
+	}, false
 }
 
 func (h *Herder) statusOf(state, trace string) statusstore.Status {
@@ -535,15 +566,23 @@ func (a taskConfigsAdapter) PutTaskConfigs(ctx context.Context, connector string
 	return a.h.storeTaskConfigs(ctx, connector, stored)
 }
 
+// live reports whether this worker's cluster membership is current (tasks
+// check it right before writing; see cluster.Member.Live).
+func (h *Herder) live() bool {
+	return h.member == nil || h.member.Live()
+}
+
 // offsetsAdapter serves the engine's offset needs from the offset store.
-type offsetsAdapter struct{ s *offsetstore.Store }
+// Offsets are written only while the membership is live, tagged with its
+// generation (see offsetstore's Generations).
+type offsetsAdapter struct{ h *Herder }
 
 func (a offsetsAdapter) Get(ctx context.Context, connector string) ([]taskrun.Offset, error) {
-	if err := a.s.ReadToEnd(ctx); err != nil {
+	if err := a.h.offsets.ReadToEnd(ctx); err != nil {
 		return nil, err
 	}
 	var out []taskrun.Offset
-	for _, po := range a.s.Get(connector) {
+	for _, po := range a.h.offsets.Get(connector) {
 		p, err := plugins.EncodeOffsetJSON(po.Partition)
 		if err != nil {
 			return nil, err
@@ -570,7 +609,10 @@ func (a offsetsAdapter) Put(ctx context.Context, connector string, offs []taskru
 		}
 		pos = append(pos, offsetstore.PartitionOffset{Partition: p, Offset: v})
 	}
-	return a.s.Put(ctx, connector, pos)
+	if !a.h.live() {
+		return taskrun.ErrFenced
+	}
+	return a.h.offsets.PutGeneration(ctx, connector, max(a.h.member.Generation(), 0), pos)
 }
 
 func sortedKeys[V any](m map[string]V) []string {

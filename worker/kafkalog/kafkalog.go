@@ -72,8 +72,11 @@ type Config struct {
 type Record struct {
 	Key       []byte
 	Value     []byte
+	Headers   []kgo.RecordHeader
 	Partition int32
 	Offset    int64
+	// Timestamp is the record's create time (set by the writer; now when
+	// zero).
 	Timestamp time.Time
 }
 
@@ -94,6 +97,7 @@ type Log struct {
 	parts   int32
 
 	closeOnce sync.Once
+	waiters   sync.WaitGroup // SendAll ack waiters, ended by Close at the latest
 }
 
 // Open creates the topic if it is missing (cleanup.policy=compact), verifies
@@ -286,7 +290,7 @@ func (l *Log) run(ctx context.Context) {
 				return
 			}
 			for _, r := range ftp.Records {
-				l.apply(Record{Key: r.Key, Value: r.Value, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp})
+				l.apply(Record{Key: r.Key, Value: r.Value, Headers: r.Headers, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp})
 			}
 			last := ftp.Records[len(ftp.Records)-1].Offset
 			l.mu.Lock()
@@ -452,15 +456,55 @@ func (l *Log) SendAll(ctx context.Context, recs []Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	krs := make([]*kgo.Record, len(recs))
-	for i, r := range recs {
-		krs[i] = &kgo.Record{Topic: l.cfg.Topic, Key: r.Key, Value: r.Value}
+	// Wait for the acknowledgements or ctx, whichever comes first: the
+	// client retries a send while the broker is unreachable, and a caller
+	// with a deadline (a status write at shutdown) must not wait forever.
+	// Records given up on this way stay in the client until they are sent
+	// or Close aborts them; the waiter goroutine ends with the last ack.
+	var (
+		wg    sync.WaitGroup
+		errMu sync.Mutex
+		first error
+	)
+	wg.Add(len(recs))
+	for _, r := range recs {
+		kr := &kgo.Record{Topic: l.cfg.Topic, Key: r.Key, Value: r.Value, Headers: r.Headers, Timestamp: r.Timestamp}
+		l.cl.Produce(ctx, kr, func(_ *kgo.Record, err error) {
+			if err != nil {
+				errMu.Lock()
+				if first == nil {
+					first = err
+				}
+				errMu.Unlock()
+			}
+			wg.Done()
+		})
 	}
-	if err := l.cl.ProduceSync(ctx, krs...).FirstErr(); err != nil {
-		if l.isClosed() || errors.Is(err, kgo.ErrClientClosed) {
+	acked := make(chan struct{})
+	l.mu.Lock()
+	closed := l.closed
+	if !closed {
+		l.waiters.Add(1) // under mu: Close sets closed under mu before it waits
+	}
+	l.mu.Unlock()
+	if closed {
+		return ErrClosed // Close aborts the records just given to the client
+	}
+	go func() {
+		defer l.waiters.Done()
+		wg.Wait()
+		close(acked)
+	}()
+	select {
+	case <-acked:
+	case <-ctx.Done():
+		return fmt.Errorf("kafkalog: produce to %q: %w", l.cfg.Topic, ctx.Err())
+	}
+	if first != nil {
+		if l.isClosed() || errors.Is(first, kgo.ErrClientClosed) {
 			return ErrClosed
 		}
-		return fmt.Errorf("kafkalog: produce to %q: %w", l.cfg.Topic, err)
+		return fmt.Errorf("kafkalog: produce to %q: %w", l.cfg.Topic, first)
 	}
 	return nil
 }
@@ -480,7 +524,8 @@ func (l *Log) Close() error {
 		l.mu.Unlock()
 		l.cancel()
 		<-l.done
-		l.cl.Close()
+		l.cl.Close() // aborts unsent records: every SendAll waiter ends
+		l.waiters.Wait()
 	})
 	return nil
 }

@@ -28,9 +28,21 @@
 // double 2, so a float offset written by Kafka and rewritten by Tributary may
 // change spelling, not value.
 //
-// Fencing: writes are not fenced against zombie workers (Kafka's exactly-once
-// source support does that with transactional producers). Offsets are
-// at-least-once positions, so a stale write at worst causes replays.
+// # Generations (fencing zombie writes)
+//
+// Offsets written by a task carry the worker's group generation in the
+// header "tributary.generation" (decimal ASCII); Kafka Connect ignores the
+// header. A reader ignores a record of a source partition whose generation
+// is lower than that of the newest accepted tagged record of that partition
+// and whose create timestamp is older too: that is the late write of a
+// worker that lost its membership (paused, cut off) while the partition's
+// new owner moved on, and it must not move the offset backwards. A record
+// with a lower generation but a newer timestamp is accepted (the group was
+// recreated and its generations restarted). Records without the header
+// (Kafka Connect's, and offsets changed through the REST API) are always
+// accepted. Tributary's workers also stop writing as soon as their
+// membership lease runs out, so such late writes are the ones already in
+// flight when the process was paused.
 package offsetstore
 
 import (
@@ -42,7 +54,11 @@ import (
 	"log/slog"
 	"math"
 	"sort"
+	"strconv"
 	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tributary-data/tributary/worker/kafkalog"
 )
@@ -80,6 +96,34 @@ type entry struct {
 	rawKey    []byte // key bytes as read, reused by writes to the same partition
 	partition map[string]any
 	offset    map[string]any
+	fence     fence // of the newest accepted tagged record
+}
+
+// fence is the generation and create time of a tagged record.
+type fence struct {
+	tagged     bool
+	generation int64
+	created    time.Time
+}
+
+// GenerationHeader is the header carrying the writer's group generation.
+const GenerationHeader = "tributary.generation"
+
+func fenceOf(r kafkalog.Record) fence {
+	for _, h := range r.Headers {
+		if h.Key == GenerationHeader {
+			if g, err := strconv.ParseInt(string(h.Value), 10, 64); err == nil {
+				return fence{tagged: true, generation: g, created: r.Timestamp}
+			}
+		}
+	}
+	return fence{}
+}
+
+// stale reports whether a record with fence f is the late write of an
+// older owner, given the newest accepted one.
+func (f fence) stale(newest fence) bool {
+	return f.tagged && newest.tagged && f.generation < newest.generation && f.created.Before(newest.created)
 }
 
 // Open opens the store and returns once it read the topic to the end.
@@ -200,6 +244,16 @@ func (s *Store) apply(r kafkalog.Record) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	f := fenceOf(r)
+	prev, had := s.data[conn][string(canon)]
+	if had && f.stale(prev.fence) {
+		s.logger.Warn("ignoring a stale offset write of an older generation (a worker that lost its membership)",
+			"connector", conn, "partition", string(canon), "generation", f.generation, "newest_generation", prev.fence.generation)
+		return
+	}
+	if !f.tagged && had {
+		f = prev.fence
+	}
 	if off == nil {
 		delete(s.data[conn], string(canon))
 		if len(s.data[conn]) == 0 {
@@ -210,7 +264,7 @@ func (s *Store) apply(r kafkalog.Record) {
 	if s.data[conn] == nil {
 		s.data[conn] = map[string]entry{}
 	}
-	s.data[conn][string(canon)] = entry{rawKey: r.Key, partition: part, offset: off}
+	s.data[conn][string(canon)] = entry{rawKey: r.Key, partition: part, offset: off, fence: f}
 }
 
 // Get returns every source partition of the connector with its offset,
@@ -286,10 +340,18 @@ func deepCopy(m map[string]any) map[string]any {
 // order differs from ours keeps its partition and is compacted away). Values must be JSON-encodable; NaN and infinities are
 // rejected.
 func (s *Store) Put(ctx context.Context, connector string, offsets []PartitionOffset) error {
+	return s.PutGeneration(ctx, connector, -1, offsets)
+}
+
+// PutGeneration is Put for a task's offsets: records carry the writer's
+// group generation (see Generations); a negative generation writes none.
+func (s *Store) PutGeneration(ctx context.Context, connector string, generation int32, offsets []PartitionOffset) error {
 	if connector == "" {
 		return fmt.Errorf("%w: empty connector name", ErrInvalid)
 	}
 	recs := make([]kafkalog.Record, 0, len(offsets))
+	now := time.Now()
+	gen := []kgo.RecordHeader{{Key: GenerationHeader, Value: strconv.AppendInt(nil, int64(generation), 10)}}
 	for _, po := range offsets {
 		key, err := s.keyFor(connector, po.Partition)
 		if err != nil {
@@ -304,7 +366,11 @@ func (s *Store) Put(ctx context.Context, connector string, offsets []PartitionOf
 				return fmt.Errorf("%w: offset of %s: %v", ErrInvalid, key, err)
 			}
 		}
-		recs = append(recs, kafkalog.Record{Key: key, Value: val})
+		rec := kafkalog.Record{Key: key, Value: val, Timestamp: now}
+		if generation >= 0 {
+			rec.Headers = gen
+		}
+		recs = append(recs, rec)
 	}
 	return s.log.SendAll(ctx, recs)
 }

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"math"
 	"reflect"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tributary-data/tributary/internal/testkafka"
 	"github.com/tributary-data/tributary/worker/kafkalog"
@@ -195,5 +198,86 @@ func TestKafkaWrittenKeys(t *testing.T) {
 	}
 	if err := s.Put(ctx, "", nil); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("empty connector: %v", err)
+	}
+}
+
+// TestGenerationFencing: a late write of an older generation (created
+// before the newest accepted write) does not move an offset backwards; one
+// created later (the group was recreated) and untagged ones are accepted.
+func TestGenerationFencing(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	brokers := backends[0].Start(t)
+	s, err := Open(ctx, Config{Brokers: brokers, Topic: "fenced", Partitions: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	l, err := kafkalog.Open(ctx, kafkalog.Config{Brokers: brokers, Topic: "fenced"}, func(kafkalog.Record) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	part := map[string]any{"filename": "/in"}
+	key, _ := Key("src", part)
+	write := func(gen string, created time.Time, pos int) {
+		t.Helper()
+		r := kafkalog.Record{Key: key, Value: []byte(`{"position":` + strconv.Itoa(pos) + `}`), Timestamp: created}
+		if gen != "" {
+			r.Headers = []kgo.RecordHeader{{Key: GenerationHeader, Value: []byte(gen)}}
+		}
+		if err := l.SendAll(ctx, []kafkalog.Record{r}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.ReadToEnd(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	position := func() int64 {
+		off, _ := s.Offset("src", part)
+		return off["position"].(int64)
+	}
+	t0 := time.Now().Add(-time.Minute)
+	// The new owner (generation 7) wrote 200; the zombie (generation 6)
+	// had created its write of 100 before: ignored.
+	if err := s.PutGeneration(ctx, "src", 7, []PartitionOffset{{Partition: part, Offset: map[string]any{"position": 200}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReadToEnd(ctx); err != nil {
+		t.Fatal(err)
+	}
+	write("6", t0, 100)
+	if p := position(); p != 200 {
+		t.Fatalf("a zombie's late write moved the offset to %d", p)
+	}
+	// A newer generation moves it on; an untagged write (REST, Kafka
+	// Connect) is always accepted.
+	write("8", time.Now(), 300)
+	if p := position(); p != 300 {
+		t.Fatalf("generation 8: %d", p)
+	}
+	write("", t0, 50)
+	if p := position(); p != 50 {
+		t.Fatalf("untagged write: %d", p)
+	}
+	// ... and keeps the fence: generation 7 created earlier is still stale.
+	write("7", t0, 40)
+	if p := position(); p != 50 {
+		t.Fatalf("stale write after an untagged one: %d", p)
+	}
+	// Generations restarted (the group was recreated): a lower generation
+	// created later is accepted.
+	write("1", time.Now().Add(time.Second), 400)
+	if p := position(); p != 400 {
+		t.Fatalf("restarted generations: %d", p)
+	}
+	// A fresh reader applies the same rules.
+	s2, err := Open(ctx, Config{Brokers: brokers, Topic: "fenced"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if off, _ := s2.Offset("src", part); off["position"] != int64(400) {
+		t.Fatalf("fresh reader: %v", off)
 	}
 }

@@ -10,6 +10,10 @@ import (
 	"github.com/tributary-data/tributary/plugins"
 )
 
+// ErrFenced ends a task whose worker lost its cluster membership (see
+// SourceConfig.Live): it wrote nothing more; the worker stops the task.
+var ErrFenced = errors.New("taskrun: this worker lost its cluster membership; the task stopped writing")
+
 // Retry is a connector's policy for calls into the plugin that fail with a
 // retriable error (connect.ErrRetriable), from errors.retry.timeout and
 // errors.retry.delay.max.ms.

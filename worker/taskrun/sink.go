@@ -54,8 +54,12 @@ type SinkConfig struct {
 	// LogErrors is errors.log.enable: log every record sent to the DLQ or
 	// skipped (they are always counted in the metrics).
 	LogErrors bool
-	Logger    *slog.Logger
-	Metrics   *Metrics
+	// Live, when set, is asked right before each Put: false means the
+	// worker lost its cluster membership, and the task ends with ErrFenced
+	// without writing.
+	Live    func() bool
+	Logger  *slog.Logger
+	Metrics *Metrics
 }
 
 // RunSink runs a sink task until ctx is done (nil: stopped) or it fails.
@@ -223,6 +227,9 @@ func (r *sinkRunner) put(ctx context.Context, recs []*kgo.Record) error {
 		}
 	})}
 	r.cfg.Metrics.recordIn(r.cfg.Connector, r.cfg.Task, len(recs))
+	if r.cfg.Live != nil && !r.cfg.Live() {
+		return ErrFenced
+	}
 	start := time.Now()
 	r.mu.Lock()
 	var resp *pluginpb.PutResponse

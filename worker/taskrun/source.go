@@ -62,6 +62,10 @@ type SourceConfig struct {
 	// OnTopic, when set, is called the first time the task produces to a
 	// topic (Kafka Connect's active topics, KIP-558).
 	OnTopic func(topic string)
+	// Live, when set, is asked right before each batch is produced: false
+	// means the worker lost its cluster membership (another worker may run
+	// this task now), and the task ends with ErrFenced without writing.
+	Live    func() bool
 	Logger  *slog.Logger
 	Metrics *Metrics
 }
@@ -250,6 +254,9 @@ func (r *sourceRunner) waitRoom(ctx context.Context) error {
 func (r *sourceRunner) produce(ctx context.Context, recs []*pluginpb.ProducedRecord) error {
 	if len(recs) == 0 {
 		return nil
+	}
+	if r.cfg.Live != nil && !r.cfg.Live() {
+		return ErrFenced
 	}
 	b := &batch{offsets: map[string]Offset{}}
 	// Plugins send the source partition only with the offset of its last
