@@ -7,7 +7,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 # Test budget: the whole `make test` must stay under 20 minutes on 2 cores.
 TEST_TIMEOUT ?= 15m
 
-.PHONY: all build run test test-deps vet unit bench bench-broker bench-connect generate fuzz clean
+.PHONY: all build run test test-deps vet unit bench bench-broker bench-connect bench-cluster generate fuzz clean
 
 all: build
 
@@ -36,7 +36,7 @@ unit:
 	$(GO) test -race -timeout $(TEST_TIMEOUT) -count=1 ./broker/groups/ ./broker/commitlog/ ./broker/records/
 
 # Benchmarks print tables; compare ratios within one run (the machine is noisy).
-bench: bench-broker bench-connect
+bench: bench-broker bench-connect bench-cluster
 
 # BENCH_FLAGS e.g. "--runs 3 --brokers tributary,kfake,kfake-fsync --out bench.md".
 bench-broker: build
@@ -46,6 +46,11 @@ bench-broker: build
 # CONNECT_BENCH_FLAGS e.g. "--records 2000000 --runs 2 --out connect.md".
 bench-connect: build
 	$(GO) run ./bench/connectbench --tributary ./$(BIN)/tributary $(CONNECT_BENCH_FLAGS)
+
+# Worker cluster: settle time after creating 100 connectors, kill -9 failover.
+# CLUSTER_BENCH_FLAGS e.g. "--runs 5 --connectors 200 --out cluster.md".
+bench-cluster: build
+	$(GO) run ./bench/clusterbench --tributary ./$(BIN)/tributary $(CLUSTER_BENCH_FLAGS)
 
 # Regenerates the committed gRPC code of the plugin boundary (plugins/pluginpb).
 generate:

@@ -38,6 +38,7 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer cleanup()
+	defer func() { kfakeCleanup() }()
 	binDir = dir
 	return m.Run()
 }
@@ -106,31 +107,69 @@ type proc struct {
 // its process group and waits for it.
 func startProc(t *testing.T, name, binary string, args ...string) *proc {
 	t.Helper()
-	logPath := filepath.Join(t.TempDir(), name+".log")
-	logFile, err := os.Create(logPath)
+	p, err := spawn(t, t.TempDir(), name, filepath.Join(binDir, binary), args...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(filepath.Join(binDir, binary), args...)
+	return p
+}
+
+// spawn starts path args... with its output in logDir/<name>.log and
+// registers on owner a cleanup that kills its process group, waits for it,
+// and prints its log when owner failed. Unlike startProc it reports errors
+// instead of failing the test, so that a subtest may start processes that
+// outlive it (owner being the parent test).
+func spawn(owner *testing.T, logDir, name, path string, args ...string) (*proc, error) {
+	logPath := filepath.Join(logDir, name+".log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(path, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
-		t.Fatalf("starting %s: %v", name, err)
+		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
-	p := &proc{t: t, name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
+	p := &proc{t: owner, name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
 	go func() {
 		p.waitErr = cmd.Wait()
 		logFile.Close()
 		close(p.done)
 	}()
-	t.Cleanup(func() {
+	owner.Cleanup(func() {
+		p.signalGroup(syscall.SIGCONT) // a stopped process group dies of SIGKILL too, but be explicit
 		p.kill9()
-		if t.Failed() {
+		if owner.Failed() {
 			p.printLog(150)
 		}
 	})
-	return p
+	return p, nil
+}
+
+// signalGroup sends sig to the process group (the process and the plugin
+// processes it started).
+func (p *proc) signalGroup(sig syscall.Signal) error {
+	return syscall.Kill(-p.cmd.Process.Pid, sig)
+}
+
+// terminate sends SIGTERM to the process alone (not its group: a worker
+// stops its plugin processes itself) and waits up to grace for it to exit.
+// It reports whether the process exited on its own, with status 0; if it
+// did not exit in time the group is killed. Either way, the process group
+// is killed afterwards, so that no orphan survives.
+func (p *proc) terminate(grace time.Duration) (graceful bool, err error) {
+	_ = syscall.Kill(p.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-p.done:
+		graceful = true
+		err = p.waitErr
+	case <-time.After(grace):
+		err = fmt.Errorf("%s (pid %d) still running %v after SIGTERM", p.name, p.cmd.Process.Pid, grace)
+	}
+	p.kill9()
+	return graceful && err == nil, err
 }
 
 // kill9 sends SIGKILL to the process group and waits for the leader to be

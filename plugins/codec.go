@@ -127,7 +127,9 @@ func (bp *batchPool) Get(size int) *[]byte {
 		*b = (*b)[:0]
 		return b
 	}
-	b := make([]byte, 0, size)
+	// Batches vary a little in size: room for a slightly bigger one
+	// lets the buffer serve the next batches too.
+	b := make([]byte, 0, size+size/8)
 	return &b
 }
 
@@ -140,3 +142,10 @@ func (bp *batchPool) Put(b *[]byte) {
 }
 
 var _ mem.BufferPool = (*batchPool)(nil)
+
+// ReleaseBatch hands back the packed batch of a PollResponse once nothing
+// refers to its bytes any more (the worker's source runner, after the
+// producer acknowledged every record of it), so the next batch is decoded
+// into it instead of a fresh buffer. Any packed field may be released, and
+// released once: its owner must not use it afterwards.
+func ReleaseBatch(b *[]byte) { batchBuffers.Put(b) }

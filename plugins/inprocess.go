@@ -1,6 +1,7 @@
 package plugins
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"runtime/debug"
@@ -23,8 +24,10 @@ import (
 // Contract, differing from a gRPC client only where a process boundary
 // would hide it:
 //   - Requests and responses are passed by pointer, not copied: the caller
-//     must not change a request or its byte slices during or after the call
-//     (a ByteArrayConverter hands a record's bytes to the task as they
+//     must not change a request or its byte slices during the call, nor
+//     after it, except a put request's packed batch, which it may reuse
+//     once Put returned, as over gRPC (the client copies it when a
+//     ByteArrayConverter would hand the task the batch's bytes as they
 //     are). Responses belong to the caller.
 //   - ctx is the server's context: cancelling it cancels the call.
 //   - A panic in connector code becomes a codes.Internal error carrying the
@@ -107,6 +110,12 @@ func (c *inProcessClient) ClosePartitions(ctx context.Context, in *pluginpb.Part
 }
 
 func (c *inProcessClient) Put(ctx context.Context, in *pluginpb.PutRequest, _ ...grpc.CallOption) (*pluginpb.PutResponse, error) {
+	if _, pipe, _, err := c.s.sinkTask(); err == nil && len(in.Packed) > 0 && !pipe.copiesInput() {
+		// The task may keep the bytes it was given (a ByteArray
+		// converter hands them over as they are), and the caller may
+		// reuse its request buffer after the call, as over gRPC.
+		in = &pluginpb.PutRequest{Packed: bytes.Clone(in.Packed)}
+	}
 	return unary(ctx, "Put", c.s.Put, in)
 }
 

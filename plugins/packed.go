@@ -204,29 +204,6 @@ func (r *reader) byte1(what string) byte {
 	return v
 }
 
-func (r *reader) headers() []*pluginpb.Header {
-	n := r.uvarint("header count")
-	if r.err != nil || n > uint64(len(r.b)) {
-		r.fail("header count")
-		return nil
-	}
-	if n == 0 {
-		return nil
-	}
-	hs := make([]pluginpb.Header, n)
-	out := make([]*pluginpb.Header, n)
-	for i := range hs {
-		hs[i].Key = string(r.bytes("header key"))
-		if r.byte1("header null flag") == 1 {
-			hs[i].ValueNull = true
-		} else {
-			hs[i].Value = r.bytes("header value")
-		}
-		out[i] = &hs[i]
-	}
-	return out
-}
-
 func (r *reader) start(b []byte) int {
 	r.b = b
 	if r.byte1("version") != packedVersion && r.err == nil {
@@ -240,15 +217,40 @@ func (r *reader) start(b []byte) int {
 	return int(n)
 }
 
-// UnpackProduced decodes source records (worker side of Poll).
-func UnpackProduced(b []byte) ([]*pluginpb.ProducedRecord, error) {
+// PackedHeader is one header of a record decoded by EachProduced.
+type PackedHeader struct {
+	Key   string
+	Value []byte // nil: null
+}
+
+// ProducedFields is one source record of a packed batch as EachProduced
+// decodes it, without a protobuf message per record. Byte fields alias the
+// batch; Headers is reused from one record to the next.
+type ProducedFields struct {
+	Topic               string
+	HasPartition        bool
+	Partition           int32
+	Key, Value          []byte // nil: null
+	TimestampMs         int64
+	Headers             []PackedHeader
+	SourcePartitionJSON []byte
+	SourceOffsetJSON    []byte
+	Error               string
+	Dropped             bool
+}
+
+// EachProduced decodes a packed batch of source records (worker side of
+// Poll), calling fn with each in order; fn must not keep p, only the byte
+// slices it holds (they alias b). It returns the number of records. On a
+// decoding error fn may have seen the records before the bad one: the
+// caller discards the batch.
+func EachProduced(b []byte, fn func(p *ProducedFields)) (int, error) {
 	var r reader
 	n := r.start(b)
-	recs := make([]pluginpb.ProducedRecord, n)
-	out := make([]*pluginpb.ProducedRecord, n)
+	var p ProducedFields
 	topic := ""
 	for i := 0; i < n && r.err == nil; i++ {
-		p := &recs[i]
+		p = ProducedFields{Headers: p.Headers[:0]}
 		f := r.uvarint("flags")
 		if f&fNewTopic != 0 {
 			topic = string(r.bytes("topic"))
@@ -260,36 +262,82 @@ func UnpackProduced(b []byte) ([]*pluginpb.ProducedRecord, error) {
 			p.HasPartition, p.Partition = true, int32(r.varint("partition"))
 		}
 		if f&fKey != 0 {
-			p.Key = r.bytes("key")
-		} else {
-			p.KeyNull = true
+			p.Key = nonNilBytes(r.bytes("key"))
 		}
 		if f&fValue != 0 {
-			p.Value = r.bytes("value")
-		} else {
-			p.ValueNull = true
+			p.Value = nonNilBytes(r.bytes("value"))
 		}
 		if f&fTimestamp != 0 {
 			p.TimestampMs = r.varint("timestamp")
 		}
-		p.Headers = r.headers()
+		p.Headers = r.appendHeaders(p.Headers)
 		if f&fSourcePartition != 0 {
-			p.SourcePartitionJson = r.bytes("source partition")
+			p.SourcePartitionJSON = r.bytes("source partition")
 		}
 		if f&fSourceOffset != 0 {
-			p.SourceOffsetJson = r.bytes("source offset")
+			p.SourceOffsetJSON = r.bytes("source offset")
 		}
 		if f&fError != 0 {
 			p.Error = string(r.bytes("error"))
 		}
 		p.Dropped = f&fDropped != 0
-		out[i] = p
+		if r.err == nil {
+			fn(&p)
+		}
 	}
 	if r.err == nil && len(r.b) != 0 {
 		r.err = fmt.Errorf("%w: %d bytes after the last record", ErrPacked, len(r.b))
 	}
 	if r.err != nil {
-		return nil, r.err
+		return 0, r.err
+	}
+	return n, nil
+}
+
+// nonNilBytes keeps an empty (not null) field distinct from null.
+func nonNilBytes(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+// appendHeaders decodes a record's headers, appending them to hs.
+func (r *reader) appendHeaders(hs []PackedHeader) []PackedHeader {
+	n := r.uvarint("header count")
+	if r.err != nil || n > uint64(len(r.b)) {
+		r.fail("header count")
+		return hs
+	}
+	for range n {
+		k := string(r.bytes("header key"))
+		if r.byte1("header null flag") == 1 {
+			hs = append(hs, PackedHeader{Key: k})
+		} else {
+			hs = append(hs, PackedHeader{Key: k, Value: nonNilBytes(r.bytes("header value"))})
+		}
+	}
+	return hs
+}
+
+// UnpackProduced decodes source records into protobuf messages (tests and
+// callers that want them; the task runner uses EachProduced).
+func UnpackProduced(b []byte) ([]*pluginpb.ProducedRecord, error) {
+	var out []*pluginpb.ProducedRecord
+	_, err := EachProduced(b, func(f *ProducedFields) {
+		p := &pluginpb.ProducedRecord{Topic: f.Topic, HasPartition: f.HasPartition, Partition: f.Partition,
+			Key: f.Key, KeyNull: f.Key == nil, Value: f.Value, ValueNull: f.Value == nil, TimestampMs: f.TimestampMs,
+			SourcePartitionJson: f.SourcePartitionJSON, SourceOffsetJson: f.SourceOffsetJSON, Error: f.Error, Dropped: f.Dropped}
+		for _, h := range f.Headers {
+			p.Headers = append(p.Headers, &pluginpb.Header{Key: h.Key, Value: h.Value, ValueNull: h.Value == nil})
+		}
+		out = append(out, p)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if out == nil {
+		out = []*pluginpb.ProducedRecord{}
 	}
 	return out, nil
 }
@@ -310,8 +358,13 @@ type ConsumedFields struct {
 // PackConsumed encodes consumed records (worker side of Put); fill is
 // called for each index and fills the fields of that record.
 func PackConsumed(n int, size int, fill func(i int, c *ConsumedFields)) []byte {
-	b := make([]byte, 0, size+8+n*24)
-	b = append(b, packedVersion)
+	return AppendConsumed(make([]byte, 0, size+8+n*24), n, fill)
+}
+
+// AppendConsumed is PackConsumed appending to dst (a buffer the caller
+// reuses from batch to batch).
+func AppendConsumed(dst []byte, n int, fill func(i int, c *ConsumedFields)) []byte {
+	b := append(dst, packedVersion)
 	b = binary.AppendUvarint(b, uint64(n))
 	var c ConsumedFields
 	prevTopic := ""
@@ -357,15 +410,18 @@ func PackConsumed(n int, size int, fill func(i int, c *ConsumedFields)) []byte {
 	return b
 }
 
-// UnpackConsumed decodes consumed records (plugin side of Put).
-func UnpackConsumed(b []byte) ([]*pluginpb.ConsumedRecord, error) {
+// EachConsumed decodes a packed batch of consumed records (plugin side of
+// Put), calling fn with each in order until fn returns an error; fn must
+// not keep c, only the byte slices it holds (they alias b; a nil key,
+// value or header value is null). It returns the number of records. On a
+// decoding error fn may have seen the records before the bad one.
+func EachConsumed(b []byte, fn func(i int, c *ConsumedFields) error) (int, error) {
 	var r reader
 	n := r.start(b)
-	recs := make([]pluginpb.ConsumedRecord, n)
-	out := make([]*pluginpb.ConsumedRecord, n)
+	var c ConsumedFields
 	topic := ""
 	for i := 0; i < n && r.err == nil; i++ {
-		c := &recs[i]
+		c = ConsumedFields{HeaderKeys: c.HeaderKeys[:0], HeaderValues: c.HeaderValues[:0]}
 		f := r.uvarint("flags")
 		if f&fNewTopic != 0 {
 			topic = string(r.bytes("topic"))
@@ -378,23 +434,54 @@ func UnpackConsumed(b []byte) ([]*pluginpb.ConsumedRecord, error) {
 		c.TimestampMs = r.varint("timestamp")
 		c.TimestampType = int32(r.varint("timestamp type"))
 		if f&fKey != 0 {
-			c.Key = r.bytes("key")
-		} else {
-			c.KeyNull = true
+			c.Key = nonNilBytes(r.bytes("key"))
 		}
 		if f&fValue != 0 {
-			c.Value = r.bytes("value")
-		} else {
-			c.ValueNull = true
+			c.Value = nonNilBytes(r.bytes("value"))
 		}
-		c.Headers = r.headers()
-		out[i] = c
+		nh := r.uvarint("header count")
+		if r.err != nil || nh > uint64(len(r.b)) {
+			r.fail("header count")
+		}
+		for j := uint64(0); j < nh && r.err == nil; j++ {
+			c.HeaderKeys = append(c.HeaderKeys, string(r.bytes("header key")))
+			var v []byte
+			if r.byte1("header null flag") != 1 {
+				v = nonNilBytes(r.bytes("header value"))
+			}
+			c.HeaderValues = append(c.HeaderValues, v)
+		}
+		if r.err == nil {
+			if err := fn(i, &c); err != nil {
+				return i, err
+			}
+		}
 	}
 	if r.err == nil && len(r.b) != 0 {
 		r.err = fmt.Errorf("%w: %d bytes after the last record", ErrPacked, len(r.b))
 	}
 	if r.err != nil {
-		return nil, r.err
+		return 0, r.err
+	}
+	return n, nil
+}
+
+// UnpackConsumed decodes consumed records into protobuf messages (tests;
+// the plugin's Put uses EachConsumed).
+func UnpackConsumed(b []byte) ([]*pluginpb.ConsumedRecord, error) {
+	out := []*pluginpb.ConsumedRecord{}
+	_, err := EachConsumed(b, func(_ int, f *ConsumedFields) error {
+		c := &pluginpb.ConsumedRecord{Topic: f.Topic, Partition: f.Partition, Offset: f.Offset, TimestampMs: f.TimestampMs,
+			TimestampType: f.TimestampType, Key: f.Key, KeyNull: f.Key == nil, Value: f.Value, ValueNull: f.Value == nil}
+		for j, k := range f.HeaderKeys {
+			v := f.HeaderValues[j]
+			c.Headers = append(c.Headers, &pluginpb.Header{Key: k, Value: v, ValueNull: v == nil})
+		}
+		out = append(out, c)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -41,6 +41,8 @@ type pipeline struct {
 	chain              *transforms.Chain
 	tolerateAll        bool
 	keyBuf, valueBuf   []byte // scratch for converters that are Appenders
+	keys               [][]byte
+	last               []bool // scratch of partitionKeys
 }
 
 func newPipeline(config map[string]string) (*pipeline, error) {
@@ -117,32 +119,64 @@ func (p *pipeline) fromSource(sr *connect.SourceRecord, partition []byte, withOf
 
 // partitionKeys encodes the source partitions of a batch, once per distinct
 // map value (connectors usually reuse one map per partition), and marks the
-// last record of each partition.
-func partitionKeys(recs []connect.SourceRecord) (keys [][]byte, last []bool, err error) {
-	keys = make([][]byte, len(recs))
-	last = make([]bool, len(recs))
-	byMap := map[uintptr][]byte{}
-	lastIdx := map[string]int{}
+// last record of each partition. The slices returned are scratch of p,
+// valid until the next call.
+func (p *pipeline) partitionKeys(recs []connect.SourceRecord) (keys [][]byte, last []bool, err error) {
+	keys = grow(p.keys, len(recs))
+	last = grow(p.last, len(recs))
+	p.keys, p.last = keys, last
+	clear(keys)
+	clear(last)
+	var (
+		prevPtr  uintptr
+		prevID   = -1
+		byMap    map[uintptr]int // map value -> partition id
+		byJSON   map[string]int  // encoded partition -> partition id
+		distinct [][]byte        // by id
+		lastIdx  []int           // by id
+	)
 	for i := range recs {
 		m := recs[i].SourcePartition
 		if m == nil {
 			continue
 		}
 		ptr := reflect.ValueOf(m).Pointer()
-		b, ok := byMap[ptr]
-		if !ok {
-			if b, err = EncodeOffsetJSON(m); err != nil {
-				return nil, nil, fmt.Errorf("source partition: %w", err)
+		id := prevID
+		if ptr != prevPtr || prevID < 0 {
+			var ok bool
+			if id, ok = byMap[ptr]; !ok {
+				b, err := EncodeOffsetJSON(m)
+				if err != nil {
+					return nil, nil, fmt.Errorf("source partition: %w", err)
+				}
+				if id, ok = byJSON[string(b)]; !ok {
+					id = len(distinct)
+					distinct = append(distinct, b)
+					lastIdx = append(lastIdx, i)
+					if byJSON == nil {
+						byJSON, byMap = map[string]int{}, map[uintptr]int{}
+					}
+					byJSON[string(b)] = id
+				}
+				byMap[ptr] = id
 			}
-			byMap[ptr] = b
+			prevPtr, prevID = ptr, id
 		}
-		keys[i] = b
-		lastIdx[string(b)] = i
+		keys[i] = distinct[id]
+		lastIdx[id] = i
 	}
 	for _, i := range lastIdx {
 		last[i] = true
 	}
 	return keys, last, nil
+}
+
+// grow returns s resized to n, reusing its array when large enough.
+func grow[T any](s []T, n int) []T {
+	if cap(s) >= n {
+		return s[:n]
+	}
+	return make([]T, n)
 }
 
 func (p *pipeline) produce(in *connect.Record, out *pluginpb.ProducedRecord) error {
@@ -194,34 +228,40 @@ func convert(c converter.Converter, scratch *[]byte, topic string, schema *conne
 	return b, b == nil, err
 }
 
-// toSink deserializes and transforms a consumed record; nil means a
-// transform dropped it.
-func (p *pipeline) toSink(cr *pluginpb.ConsumedRecord) (*connect.SinkRecord, error) {
-	part := cr.Partition
-	r := connect.Record{Topic: cr.Topic, Partition: &part}
+// toSink deserializes and transforms a consumed record into *out (which
+// the caller zeroed; part is where its Partition points). It returns the
+// record to hand to the task: out itself, another record a transform made,
+// or nil when a transform dropped it.
+func (p *pipeline) toSink(cr *ConsumedFields, part *int32, out *connect.SinkRecord) (*connect.SinkRecord, error) {
+	*part = cr.Partition
+	out.Topic, out.Partition = cr.Topic, part
+	out.KafkaPartition, out.KafkaOffset, out.TimestampType = cr.Partition, cr.Offset, connect.TimestampType(cr.TimestampType)
+	r := &out.Record
 	var err error
-	if r.KeySchema, r.Key, err = p.key.ToConnect(cr.Topic, nullable(cr.Key, cr.KeyNull)); err != nil {
+	if r.KeySchema, r.Key, err = p.key.ToConnect(cr.Topic, cr.Key); err != nil {
 		return nil, &stageError{stageKeyConverter, err}
 	}
-	if r.ValueSchema, r.Value, err = p.value.ToConnect(cr.Topic, nullable(cr.Value, cr.ValueNull)); err != nil {
+	if r.ValueSchema, r.Value, err = p.value.ToConnect(cr.Topic, cr.Value); err != nil {
 		return nil, &stageError{stageValueConverter, err}
 	}
 	if cr.TimestampMs >= 0 && cr.TimestampType >= 0 {
 		r.Timestamp = time.UnixMilli(cr.TimestampMs)
 	}
-	for _, h := range cr.Headers {
-		s, v, err := p.header.ToConnect(cr.Topic, nullable(h.Value, h.ValueNull))
-		if err != nil {
-			return nil, &stageError{stageHeaderConverter, fmt.Errorf("header %q: %w", h.Key, err)}
-		}
-		r.Headers = append(r.Headers, connect.Header{Key: h.Key, Schema: s, Value: v})
+	if len(cr.HeaderKeys) > 0 {
+		r.Headers = make([]connect.Header, 0, len(cr.HeaderKeys))
 	}
-	in := &connect.SinkRecord{Record: r, KafkaPartition: cr.Partition, KafkaOffset: cr.Offset, TimestampType: connect.TimestampType(cr.TimestampType)}
-	out, err := p.chain.ApplySink(in) // sink transforms may read the Kafka offset (InsertField offset.field)
+	for j, k := range cr.HeaderKeys {
+		s, v, err := p.header.ToConnect(cr.Topic, cr.HeaderValues[j])
+		if err != nil {
+			return nil, &stageError{stageHeaderConverter, fmt.Errorf("header %q: %w", k, err)}
+		}
+		r.Headers = append(r.Headers, connect.Header{Key: k, Schema: s, Value: v})
+	}
+	res, err := p.chain.ApplySink(out) // sink transforms may read the Kafka offset (InsertField offset.field)
 	if err != nil {
 		return nil, &stageError{stageTransformation, err}
 	}
-	return out, nil
+	return res, nil
 }
 
 func nullable(b []byte, null bool) []byte {

@@ -156,7 +156,16 @@ type server struct {
 	pluginpb.UnimplementedPluginServer
 	classes []Class
 
-	pollMu     sync.Mutex // held by Poll
+	pollMu sync.Mutex // held by Poll; guards next
+	// next delivers the batch being prefetched (nil: none). pollCtx is
+	// the prefetches' context; StopTask cancels it (pollCancel, nil once
+	// stopped; guarded by mu) and waits for the last prefetch started
+	// (prefetched is closed when it ended; guarded by mu).
+	next       chan pollResult
+	pollCtx    context.Context
+	pollCancel context.CancelFunc
+	prefetched chan struct{}
+	putMu      sync.Mutex // held by Put
 	mu         sync.Mutex
 	connector  connect.Connector
 	connEvents chan *pluginpb.ConnectorEvent
@@ -412,12 +421,18 @@ func (s *server) StartSourceTask(ctx context.Context, req *pluginpb.StartSourceT
 		return nil, toStatus(err)
 	}
 	s.source, s.pipe = task, pipe
+	s.pollCtx, s.pollCancel = context.WithCancel(context.Background())
 	return &pluginpb.StartTaskResponse{}, nil
 }
 
+// Poll returns the task's next batch, converted and packed. After a
+// successful poll the next one is prepared at once in the background
+// (prefetch, owned by the server: StopTask ends and waits for it), so the
+// task reads and converts while the worker receives and produces the
+// batch just returned; the next Poll call takes it.
 func (s *server) Poll(ctx context.Context, req *pluginpb.PollRequest) (*pluginpb.PollResponse, error) {
 	s.mu.Lock()
-	task, pipe := s.source, s.pipe
+	task, pipe, pctx := s.source, s.pipe, s.pollCtx
 	s.mu.Unlock()
 	if task == nil {
 		return nil, status.Error(codes.FailedPrecondition, "the source task is not started")
@@ -426,24 +441,74 @@ func (s *server) Poll(ctx context.Context, req *pluginpb.PollRequest) (*pluginpb
 	// the pipeline reuses its buffers batch after batch.
 	s.pollMu.Lock()
 	defer s.pollMu.Unlock()
+	var res pollResult
+	if s.next != nil {
+		select {
+		case res = <-s.next:
+			s.next = nil
+		case <-ctx.Done():
+			// The prefetched batch stays for the next call.
+			return nil, toStatus(ctx.Err())
+		}
+	} else {
+		res = s.pollOnce(ctx, task, pipe)
+	}
+	if res.err == nil {
+		// Started under s.mu, so StopTask sees every prefetch started
+		// and none starts after it.
+		s.mu.Lock()
+		if s.pollCancel != nil {
+			next, done := make(chan pollResult, 1), make(chan struct{})
+			s.next, s.prefetched = next, done
+			go func() {
+				defer close(done)
+				next <- s.pollOnce(pctx, task, pipe)
+			}()
+		}
+		s.mu.Unlock()
+	}
+	if res.err != nil {
+		return nil, res.err
+	}
+	return &pluginpb.PollResponse{Packed: res.packed}, nil
+}
+
+// prefetchStopWait bounds how long StopTask waits for a prefetching Poll
+// to return before it calls the task's Stop regardless.
+const prefetchStopWait = 5 * time.Second
+
+// pollResult is one batch polled, converted and packed, or why not.
+type pollResult struct {
+	packed []byte
+	err    error
+}
+
+// pollOnce polls the task and converts and packs what it returns. A panic
+// in connector code becomes an error carrying the stack, as in a call.
+func (s *server) pollOnce(ctx context.Context, task connect.SourceTask, pipe *pipeline) (res pollResult) {
+	defer func() {
+		if r := recover(); r != nil {
+			res = pollResult{err: status.Errorf(codes.Internal, "panic in %s: %v\n%s", pluginpb.Plugin_Poll_FullMethodName, r, debug.Stack())}
+		}
+	}()
 	recs, err := task.Poll(ctx)
 	if err != nil {
-		return nil, toStatus(err)
+		return pollResult{err: toStatus(err)}
 	}
-	keys, last, err := partitionKeys(recs)
+	keys, last, err := pipe.partitionKeys(recs)
 	if err != nil {
-		return nil, toStatus(err)
+		return pollResult{err: toStatus(err)}
 	}
 	// Each record is converted into one scratch record and packed at once.
 	packer := newProducedPacker(batchBuffers.Get(len(recs)*128+16), len(recs))
 	var scratch pluginpb.ProducedRecord
 	for i := range recs {
 		if err := pipe.fromSource(&recs[i], keys[i], last[i], &scratch); err != nil {
-			return nil, toStatus(err)
+			return pollResult{err: toStatus(err)}
 		}
 		packer.add(&scratch)
 	}
-	return &pluginpb.PollResponse{Packed: packer.b}, nil
+	return pollResult{packed: packer.b}
 }
 
 func (s *server) CommitSource(ctx context.Context, req *pluginpb.CommitSourceRequest) (*pluginpb.CommitSourceResponse, error) {
@@ -470,13 +535,35 @@ func (s *server) CommitSource(ctx context.Context, req *pluginpb.CommitSourceReq
 
 func (s *server) StopTask(ctx context.Context, _ *pluginpb.StopRequest) (*pluginpb.StopResponse, error) {
 	s.mu.Lock()
-	src, snk := s.source, s.sink
-	s.source, s.sink = nil, nil
+	src, snk, cancelPoll, prefetched := s.source, s.sink, s.pollCancel, s.prefetched
+	s.source, s.sink, s.pollCancel = nil, nil, nil
 	s.mu.Unlock()
 	s.markStopped()
 	var err error
+	if cancelPoll != nil {
+		cancelPoll() // no further prefetch; one under way is told to end
+	}
 	if src != nil {
+		// Tasks expect Stop after their last Poll returned (the worker
+		// stops polling first): wait for a prefetch under way, which its
+		// cancelled context ends, before Stop. A Poll that ignores its
+		// context and waits for Stop is stopped when the call's time is
+		// up (as Kafka Connect stops a task while poll() blocks).
+		if prefetched != nil {
+			wait, cancel := context.WithTimeout(ctx, prefetchStopWait)
+			select {
+			case <-prefetched:
+			case <-wait.Done():
+			}
+			cancel()
+		}
 		err = src.Stop(ctx)
+		if prefetched != nil {
+			select {
+			case <-prefetched:
+			case <-ctx.Done():
+			}
+		}
 	}
 	if snk != nil {
 		err = snk.Stop(ctx)

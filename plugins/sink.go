@@ -143,26 +143,74 @@ func (s *server) Put(ctx context.Context, req *pluginpb.PutRequest) (*pluginpb.P
 	if err != nil {
 		return nil, err
 	}
-	consumed := req.Records
+	// One put at a time: the pipeline's converters keep scratch state.
+	s.putMu.Lock()
+	defer s.putMu.Unlock()
+	resp := &pluginpb.PutResponse{}
+	var recs []connect.SinkRecord
 	if len(req.Packed) > 0 {
-		if consumed, err = UnpackConsumed(req.Packed); err != nil {
+		n, err := PackedCount(req.Packed)
+		if err != nil {
 			return nil, status.Error(codes.InvalidArgument, err.Error())
 		}
-	}
-	resp := &pluginpb.PutResponse{}
-	recs := make([]connect.SinkRecord, 0, len(consumed))
-	for i, cr := range consumed {
-		r, err := pipe.toSink(cr)
-		if err != nil {
-			var se *stageError
-			if !pipe.tolerateAll || !errors.As(err, &se) {
-				return nil, toStatus(err)
+		// The records are built in place in one slice (the task gets a
+		// fresh one every call: it may keep it), their partitions in another.
+		recs = make([]connect.SinkRecord, 0, n)
+		parts := make([]int32, n)
+		var failed error
+		if _, err := EachConsumed(req.Packed, func(i int, cr *ConsumedFields) error {
+			recs = append(recs, connect.SinkRecord{})
+			out := &recs[len(recs)-1]
+			r, err := pipe.toSink(cr, &parts[i], out)
+			switch {
+			case err != nil:
+				recs = recs[:len(recs)-1]
+				var se *stageError
+				if !pipe.tolerateAll || !errors.As(err, &se) {
+					failed = err
+					return err
+				}
+				resp.Failed = append(resp.Failed, &pluginpb.FailedRecord{Index: int32(i), Stage: se.stage, Error: se.err.Error()})
+			case r == nil:
+				recs = recs[:len(recs)-1]
+			case r != out:
+				*out = *r
 			}
-			resp.Failed = append(resp.Failed, &pluginpb.FailedRecord{Index: int32(i), Stage: se.stage, Error: se.err.Error()})
-			continue
+			return nil
+		}); err != nil {
+			if failed != nil {
+				return nil, toStatus(failed)
+			}
+			return nil, status.Error(codes.InvalidArgument, err.Error())
 		}
-		if r != nil {
-			recs = append(recs, *r)
+	} else {
+		recs = make([]connect.SinkRecord, 0, len(req.Records))
+		parts := make([]int32, len(req.Records))
+		var cf ConsumedFields
+		for i, cr := range req.Records {
+			cf = ConsumedFields{Topic: cr.Topic, Partition: cr.Partition, Offset: cr.Offset, TimestampMs: cr.TimestampMs,
+				TimestampType: cr.TimestampType, Key: nullable(cr.Key, cr.KeyNull), Value: nullable(cr.Value, cr.ValueNull),
+				HeaderKeys: cf.HeaderKeys[:0], HeaderValues: cf.HeaderValues[:0]}
+			for _, h := range cr.Headers {
+				cf.HeaderKeys = append(cf.HeaderKeys, h.Key)
+				cf.HeaderValues = append(cf.HeaderValues, nullable(h.Value, h.ValueNull))
+			}
+			recs = append(recs, connect.SinkRecord{})
+			out := &recs[len(recs)-1]
+			r, err := pipe.toSink(&cf, &parts[i], out)
+			switch {
+			case err != nil:
+				recs = recs[:len(recs)-1]
+				var se *stageError
+				if !pipe.tolerateAll || !errors.As(err, &se) {
+					return nil, toStatus(err)
+				}
+				resp.Failed = append(resp.Failed, &pluginpb.FailedRecord{Index: int32(i), Stage: se.stage, Error: se.err.Error()})
+			case r == nil:
+				recs = recs[:len(recs)-1]
+			case r != out:
+				*out = *r
+			}
 		}
 	}
 	if err := task.Put(ctx, recs); err != nil {

@@ -168,7 +168,6 @@ type Member struct {
 	generation  int32 // -1 while the member has no generation
 	current     Assignment
 	assigned    bool              // current holds a real assignment
-	rebalancing bool              // a JoinGroup/SyncGroup round is under way
 	owners      map[TaskID]string // leader only: unit -> owner URL in the last round it led
 	hbEvent     *hbEvent          // last notable heartbeat answer, consumed by run
 
@@ -245,12 +244,15 @@ func (m *Member) Leader() (id, url string, ok bool) {
 	return m.current.LeaderID, m.current.LeaderURL, m.assigned
 }
 
-// Leadership tells whether this member leads the group (self) and the leader's URL. ok is
-// false while the member has no assignment or is rebalancing: who leads is not known then.
+// Leadership tells whether this member leads the group (self) and the leader's URL, as of
+// the last assignment: during a rebalance the leader normally stays the leader (the
+// coordinator keeps it when it rejoins). ok is false while the member has no assignment or
+// no generation (before its first assignment, after it lost its membership or fenced
+// itself): who leads is not known then.
 func (m *Member) Leadership() (self bool, leaderURL string, ok bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if !m.assigned || m.rebalancing || m.generation < 0 {
+	if !m.assigned || m.generation < 0 {
 		return false, "", false
 	}
 	return m.current.LeaderID == m.current.MemberID, m.current.LeaderURL, true
@@ -566,8 +568,6 @@ func (m *Member) currentWire() *wireAssignment {
 // rebalance joins and syncs until an assignment is applied or ctx ends. It returns whether
 // to rejoin at once (work was revoked) or after rejoinIn (scheduled delay, config mismatch).
 func (m *Member) rebalance(ctx context.Context) (rejoinNow bool, rejoinIn time.Duration) {
-	m.setRebalancing(true)
-	defer m.setRebalancing(false)
 	backoff := time.Duration(0)
 	for ctx.Err() == nil {
 		if backoff > 0 {
@@ -591,12 +591,6 @@ func (m *Member) rebalance(ctx context.Context) (rejoinNow bool, rejoinIn time.D
 		}
 	}
 	return false, 0
-}
-
-func (m *Member) setRebalancing(v bool) {
-	m.mu.Lock()
-	m.rebalancing = v
-	m.mu.Unlock()
 }
 
 // errCode handles a group error code from JoinGroup, SyncGroup or Heartbeat; it reports

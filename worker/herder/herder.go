@@ -7,12 +7,12 @@
 // Every worker of a group.id reads and writes the same topics and is a
 // member of the group's worker cluster (worker/cluster, membership.go): it
 // runs the connectors and tasks the leader assigned to it. Config writes
-// are still made by the worker that received the REST request (not
-// forwarded to the leader yet).
+// are made by the leader only; other workers redirect them (leader.go).
 //
 // Ownership: Open starts the cluster member (its goroutines are owned by
-// cluster.Member) and one goroutine, the reconciler, which applies every
-// config change to the engine; Close leaves the cluster (which stops all
+// cluster.Member) and two goroutines, the reconciler, which applies every
+// config change to the engine, and the restarter, which serves restart
+// requests read from the config topic; Close leaves the cluster (which stops all
 // this worker's work), then stops the reconciler, the engine, the stores
 // and the producer, in that order.
 package herder

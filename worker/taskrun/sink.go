@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -148,13 +149,42 @@ type sinkRunner struct {
 	mu        sync.Mutex
 	next      map[tp]int64 // next offset after records handed to Put
 	committed map[tp]int64
-	failed    error
-	commitReq bool
 	lastFlush time.Time
+	// failed is the first error of a group callback; commitReq is set
+	// when the task asked for a commit. Atomic: the loop reads them
+	// while a put holds mu.
+	failed    atomic.Pointer[error]
+	commitReq atomic.Bool
 }
 
+// maxKeptPutBuffer bounds the put buffer a sink runner keeps between batches.
+const maxKeptPutBuffer = 16 << 20
+
+// loop consumes and hands batches to the plugin. A put runs in a goroutine
+// owned by the loop while the loop polls and packs the next batch, so the
+// plugin writes one batch while the worker prepares the next; there is at
+// most one put under way, and the loop waits for it before a flush, before
+// the next put and before returning. The put goroutine is handed r.mu
+// locked, so the group's callbacks (revoke, lost) wait for it: a revoked
+// partition's last put is done, and flushed, before it is closed.
 func (r *sinkRunner) loop(ctx context.Context) error {
 	r.lastFlush = time.Now()
+	var (
+		inflight chan putDone // the put under way; nil: none
+		spare    []byte       // packing buffer not used by a put
+	)
+	wait := func() error {
+		if inflight == nil {
+			return nil
+		}
+		d := <-inflight
+		inflight = nil
+		if d.err == nil && cap(d.buf) <= maxKeptPutBuffer {
+			spare = d.buf // the plugin read it all: reuse it
+		}
+		return d.err
+	}
+	defer wait() //nolint:errcheck // only on error paths, which report their own error
 	for {
 		// A poll waits at most until the next flush is due, so that what
 		// was put gets flushed and committed even when no more records come.
@@ -176,47 +206,54 @@ func (r *sinkRunner) loop(ctx context.Context) error {
 			return ferr
 		}
 		recs := fs.Records()
-		err := r.put(ctx, recs)
-		if err == nil {
-			fs.EachPartition(func(p kgo.FetchTopicPartition) {
-				if n := len(p.Records); n > 0 {
-					r.cfg.Metrics.setLag(r.cfg.Connector, r.cfg.Task, p.Topic, p.Partition, p.HighWatermark-p.Records[n-1].Offset-1)
-				}
-			})
+		var err error
+		if len(recs) > 0 {
+			var req *pluginpb.PutRequest
+			req, spare = r.pack(recs, spare)
+			err = wait()
+			if err == nil {
+				r.mu.Lock() // handed to the put goroutine, which unlocks it
+				done := make(chan putDone, 1)
+				inflight = done
+				go func() { done <- r.putLocked(ctx, recs, req) }()
+				fs.EachPartition(func(p kgo.FetchTopicPartition) {
+					if n := len(p.Records); n > 0 {
+						r.cfg.Metrics.setLag(r.cfg.Connector, r.cfg.Task, p.Topic, p.Partition, p.HighWatermark-p.Records[n-1].Offset-1)
+					}
+				})
+			}
 		}
-		if err == nil && (time.Since(r.lastFlush) >= r.cfg.OffsetFlushInterval || r.takeCommitRequest()) {
-			err = r.flush(ctx)
+		if err == nil && (time.Since(r.lastFlush) >= r.cfg.OffsetFlushInterval || r.commitReq.Swap(false)) {
+			if err = wait(); err == nil {
+				err = r.flush(ctx)
+			}
 		}
 		r.cl.AllowRebalance()
 		if err != nil {
 			return err
 		}
-		r.mu.Lock()
-		failed := r.failed
-		r.mu.Unlock()
-		if failed != nil {
-			return failed
+		if failed := r.failed.Load(); failed != nil {
+			return *failed
 		}
 	}
 }
 
-func (r *sinkRunner) takeCommitRequest() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	req := r.commitReq
-	r.commitReq = false
-	return req
+// putDone is the outcome of a put, with the buffer its request was packed in.
+type putDone struct {
+	err error
+	buf []byte
 }
 
-func (r *sinkRunner) put(ctx context.Context, recs []*kgo.Record) error {
-	if len(recs) == 0 {
-		return nil
-	}
-	size := 0
+// pack encodes recs for the plugin, into buf when it is large enough.
+func (r *sinkRunner) pack(recs []*kgo.Record, buf []byte) (*pluginpb.PutRequest, []byte) {
+	size := 16
 	for _, rec := range recs {
-		size += len(rec.Topic) + len(rec.Key) + len(rec.Value)
+		size += 24 + len(rec.Key) + len(rec.Value)
 	}
-	req := &pluginpb.PutRequest{Packed: plugins.PackConsumed(len(recs), size, func(i int, c *plugins.ConsumedFields) {
+	if cap(buf) < size {
+		buf = make([]byte, 0, size+size/4)
+	}
+	req := &pluginpb.PutRequest{Packed: plugins.AppendConsumed(buf[:0], len(recs), func(i int, c *plugins.ConsumedFields) {
 		rec := recs[i]
 		c.Topic, c.Partition, c.Offset = rec.Topic, rec.Partition, rec.Offset
 		c.TimestampMs, c.TimestampType = rec.Timestamp.UnixMilli(), int32(rec.Attrs.TimestampType())
@@ -226,39 +263,53 @@ func (r *sinkRunner) put(ctx context.Context, recs []*kgo.Record) error {
 			c.HeaderValues = append(c.HeaderValues, h.Value)
 		}
 	})}
+	return req, nil
+}
+
+// putLocked hands a batch to the plugin, sends the records it failed to
+// the dead letter queue, and then counts the batch's offsets as put (for
+// the next flush). It is called with r.mu held and unlocks it.
+func (r *sinkRunner) putLocked(ctx context.Context, recs []*kgo.Record, req *pluginpb.PutRequest) putDone {
+	defer r.mu.Unlock()
 	r.cfg.Metrics.recordIn(r.cfg.Connector, r.cfg.Task, len(recs))
 	if r.cfg.Live != nil && !r.cfg.Live() {
-		return ErrFenced
+		return putDone{err: ErrFenced}
 	}
 	start := time.Now()
-	r.mu.Lock()
 	var resp *pluginpb.PutResponse
 	err := r.cfg.Retry.call(ctx, r.cfg.Logger, "put", writeTimeout, func(ctx context.Context) (err error) {
 		resp, err = r.cfg.Plugin.Put(ctx, req)
 		return err
 	})
-	if err == nil {
-		for _, rec := range recs {
-			r.next[tp{rec.Topic, rec.Partition}] = rec.Offset + 1
-		}
-	}
-	r.mu.Unlock()
 	if err != nil {
-		return fmt.Errorf("put: %w", r.cfg.PluginErr(err))
+		// The transport may still hold the request: its buffer is not reused.
+		return putDone{err: fmt.Errorf("put: %w", r.cfg.PluginErr(err))}
 	}
+	// The call succeeded, so the plugin has read the whole request.
+	done := putDone{buf: req.Packed}
 	r.cfg.Metrics.observe(r.cfg.Connector, r.cfg.Task, "put", time.Since(start))
 	r.cfg.Metrics.recordOut(r.cfg.Connector, r.cfg.Task, len(recs)-len(resp.Failed))
 	for _, f := range resp.Failed {
 		r.cfg.Metrics.recordError(r.cfg.Connector, r.cfg.Task)
+		if f.Index < 0 || int(f.Index) >= len(recs) {
+			done.err = fmt.Errorf("put: the plugin reported record %d failed in a batch of %d", f.Index, len(recs))
+			return done
+		}
 		rec := recs[f.Index]
 		if r.cfg.LogErrors {
 			r.cfg.Logger.Warn("record failed and was skipped (errors.tolerance=all)", "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "stage", f.Stage, "error", f.Error)
 		}
+		// Before the offsets count as put: a flush must not commit a
+		// failed record's offset before it is safe in the queue.
 		if err := r.deadLetter(ctx, rec, f); err != nil {
-			return err
+			done.err = err
+			return done
 		}
 	}
-	return nil
+	for _, rec := range recs {
+		r.next[tp{rec.Topic, rec.Partition}] = rec.Offset + 1
+	}
+	return done
 }
 
 // deadLetter sends a failed record, as consumed, to the dead letter queue
@@ -413,9 +464,7 @@ func (r *sinkRunner) closeLocked(ctx context.Context, m map[string][]int32, only
 }
 
 func (r *sinkRunner) fail(err error) {
-	if r.failed == nil {
-		r.failed = err
-	}
+	r.failed.CompareAndSwap(nil, &err)
 }
 
 // events applies the task's requests to its consumer until ctx is done.
@@ -444,9 +493,7 @@ func (r *sinkRunner) events(ctx context.Context) {
 			p := e.Rewind.GetPartition()
 			r.cl.SetOffsets(map[string]map[int32]kgo.EpochOffset{p.GetTopic(): {p.GetPartition(): {Epoch: -1, Offset: e.Rewind.NextOffset}}})
 		case *pluginpb.SinkEvent_RequestCommit:
-			r.mu.Lock()
-			r.commitReq = true
-			r.mu.Unlock()
+			r.commitReq.Store(true)
 		}
 	}
 }

@@ -75,6 +75,33 @@ type batch struct {
 	pending int               // records not yet acknowledged
 	offsets map[string]Offset // last offset per source partition (by partition JSON)
 	order   []string          // partition JSON in first-seen order
+
+	// Set by the poller, read by the loop before producing: the records
+	// to produce (their bytes alias packed), and the errors of records
+	// skipped by errors.tolerance=all.
+	recs    *[]kgo.Record
+	packed  *[]byte
+	skipped []string
+}
+
+// recPool recycles the record slices of batches once every record of
+// theirs was acknowledged (the producer is then done with them).
+var recPool sync.Pool // of *[]kgo.Record
+
+// release hands a fully acknowledged batch's record slice and packed buffer
+// back for reuse; r.mu is held.
+func (b *batch) release() {
+	if b.recs != nil {
+		recs := (*b.recs)[:cap(*b.recs)]
+		clear(recs) // drop references to the batch's bytes and the producer's contexts
+		*b.recs = recs[:0]
+		recPool.Put(b.recs)
+		b.recs = nil
+	}
+	if b.packed != nil {
+		plugins.ReleaseBatch(b.packed)
+		b.packed = nil
+	}
 }
 
 // RunSource runs a source task until ctx is done (nil: stopped) or it fails.
@@ -131,7 +158,8 @@ type sourceRunner struct {
 
 // polled is one Poll's outcome, handed from the poller to the loop.
 type polled struct {
-	recs     []*pluginpb.ProducedRecord
+	b        *batch // the decoded batch (nil when the call failed)
+	n        int    // records polled
 	took     time.Duration
 	err      error // the Poll call failed
 	badBatch error // the reply's packed batch could not be decoded
@@ -183,11 +211,10 @@ func (r *sourceRunner) loop(ctx context.Context) error {
 		if p.badBatch != nil {
 			return fmt.Errorf("poll: %w", p.badBatch)
 		}
-		recs := p.recs
-		if err := r.produce(ctx, recs); err != nil {
+		if err := r.produce(ctx, p.b); err != nil {
 			return err
 		}
-		r.cfg.Metrics.observePoll(r.cfg.Connector, r.cfg.Task, len(recs), p.took)
+		r.cfg.Metrics.observePoll(r.cfg.Connector, r.cfg.Task, p.n, p.took)
 		r.cfg.Metrics.recordOut(r.cfg.Connector, r.cfg.Task, int(r.acks.Swap(0)))
 		if time.Since(r.lastFlush) >= r.cfg.OffsetFlushInterval {
 			if err := r.commit(ctx); err != nil {
@@ -216,10 +243,7 @@ func (r *sourceRunner) poller(ctx context.Context, out chan<- polled) {
 		p := polled{took: time.Since(start), err: err}
 		if err == nil {
 			// Decoding here keeps it off the producing goroutine.
-			p.recs = resp.Records
-			if len(resp.Packed) > 0 {
-				p.recs, p.badBatch = plugins.UnpackProduced(resp.Packed)
-			}
+			p.b, p.n, p.badBatch = decodeBatch(resp)
 		}
 		select {
 		case out <- p:
@@ -251,85 +275,132 @@ func (r *sourceRunner) waitRoom(ctx context.Context) error {
 	}
 }
 
-func (r *sourceRunner) produce(ctx context.Context, recs []*pluginpb.ProducedRecord) error {
-	if len(recs) == 0 {
-		return nil
-	}
-	if r.cfg.Live != nil && !r.cfg.Live() {
-		return ErrFenced
-	}
+// decodeBatch turns a poll's reply into a batch: the records to produce,
+// straight from the packed bytes (no message per record), and the last
+// source offset per partition.
+func decodeBatch(resp *pluginpb.PollResponse) (*batch, int, error) {
 	b := &batch{offsets: map[string]Offset{}}
-	// Plugins send the source partition only with the offset of its last
-	// record in the batch (plugins.pipeline); others send it on every
-	// record: either way the last one per partition wins.
-	for _, pr := range recs {
-		if len(pr.SourcePartitionJson) > 0 {
-			k := string(pr.SourcePartitionJson)
+	// Every record without a timestamp gets the poll's time (what the
+	// producer would give it, read once per batch rather than per record).
+	now := time.Now()
+	var recs *[]kgo.Record
+	if rp, ok := recPool.Get().(*[]kgo.Record); ok {
+		recs = rp
+	} else {
+		recs = new([]kgo.Record)
+	}
+	b.recs = recs
+	add := func(p *plugins.ProducedFields) {
+		// Plugins send the source partition only with the offset of its
+		// last record in the batch (plugins.pipeline); others send it on
+		// every record: either way the last one per partition wins.
+		if len(p.SourcePartitionJSON) > 0 {
+			k := string(p.SourcePartitionJSON)
 			if _, seen := b.offsets[k]; !seen {
 				b.order = append(b.order, k)
 			}
 			// Copies: the decoded fields alias the whole packed batch,
-			// which must not live until the next offset flush.
-			b.offsets[k] = Offset{PartitionJSON: []byte(k), OffsetJSON: bytes.Clone(pr.SourceOffsetJson)}
+			// which is reused once the batch is acknowledged.
+			b.offsets[k] = Offset{PartitionJSON: []byte(k), OffsetJSON: bytes.Clone(p.SourceOffsetJSON)}
 		}
-		if !pr.Dropped {
-			b.pending++
-		} else if pr.Error != "" {
-			r.cfg.Metrics.recordError(r.cfg.Connector, r.cfg.Task)
-			if r.cfg.LogErrors {
-				r.cfg.Logger.Warn("record skipped (errors.tolerance=all)", "error", pr.Error)
+		if p.Dropped {
+			if p.Error != "" {
+				b.skipped = append(b.skipped, p.Error)
+			}
+			return
+		}
+		rec := kgo.Record{Topic: p.Topic, Key: p.Key, Value: p.Value, Timestamp: now}
+		if p.HasPartition {
+			rec.Partition = p.Partition
+		}
+		if p.TimestampMs > 0 {
+			rec.Timestamp = time.UnixMilli(p.TimestampMs)
+		}
+		if len(p.Headers) > 0 {
+			rec.Headers = make([]kgo.RecordHeader, len(p.Headers))
+			for i, h := range p.Headers {
+				rec.Headers[i] = kgo.RecordHeader{Key: h.Key, Value: h.Value}
 			}
 		}
+		*recs = append(*recs, rec)
 	}
+	if len(resp.Packed) > 0 {
+		if cap(*recs) == 0 {
+			if n, err := plugins.PackedCount(resp.Packed); err == nil {
+				*recs = make([]kgo.Record, 0, n)
+			}
+		}
+		n, err := plugins.EachProduced(resp.Packed, add)
+		if err != nil {
+			return nil, 0, err
+		}
+		packed := resp.Packed
+		b.packed = &packed
+		return b, n, nil
+	}
+	var f plugins.ProducedFields
+	for _, pr := range resp.Records {
+		f = plugins.ProducedFields{Topic: pr.Topic, HasPartition: pr.HasPartition, Partition: pr.Partition,
+			TimestampMs: pr.TimestampMs, SourcePartitionJSON: pr.SourcePartitionJson, SourceOffsetJSON: pr.SourceOffsetJson,
+			Error: pr.Error, Dropped: pr.Dropped, Headers: f.Headers[:0]}
+		if !pr.KeyNull {
+			f.Key = nonNil(pr.Key)
+		}
+		if !pr.ValueNull {
+			f.Value = nonNil(pr.Value)
+		}
+		for _, h := range pr.Headers {
+			var v []byte
+			if !h.ValueNull {
+				v = nonNil(h.Value)
+			}
+			f.Headers = append(f.Headers, plugins.PackedHeader{Key: h.Key, Value: v})
+		}
+		add(&f)
+	}
+	return b, len(resp.Records), nil
+}
+
+func (r *sourceRunner) produce(ctx context.Context, b *batch) error {
+	if r.cfg.Live != nil && !r.cfg.Live() {
+		b.release()
+		return ErrFenced
+	}
+	for _, e := range b.skipped {
+		r.cfg.Metrics.recordError(r.cfg.Connector, r.cfg.Task)
+		if r.cfg.LogErrors {
+			r.cfg.Logger.Warn("record skipped (errors.tolerance=all)", "error", e)
+		}
+	}
+	recs := *b.recs
+	if len(recs) == 0 && len(b.order) == 0 {
+		b.release()
+		return nil
+	}
+	b.pending = len(recs)
 	r.mu.Lock()
 	r.queue = append(r.queue, b)
 	r.inFlight += b.pending
+	if b.pending == 0 {
+		b.release()
+	}
 	r.mu.Unlock()
-	// One allocation for the batch's records and one callback for all.
-	krecs := make([]kgo.Record, b.pending)
+	// One callback for the batch's records; the last acknowledgement
+	// releases the batch's buffers, so nothing here touches them after
+	// the last Produce.
 	ack := func(_ *kgo.Record, err error) { r.ack(b, err) }
-	n := 0
-	for _, pr := range recs {
-		if pr.Dropped {
-			continue
-		}
-		if r.cfg.OnTopic != nil && !r.topics[pr.Topic] {
+	for i := range recs {
+		rec := &recs[i]
+		if r.cfg.OnTopic != nil && !r.topics[rec.Topic] {
 			if r.topics == nil {
 				r.topics = map[string]bool{}
 			}
-			r.topics[pr.Topic] = true
-			r.cfg.OnTopic(pr.Topic)
+			r.topics[rec.Topic] = true
+			r.cfg.OnTopic(rec.Topic)
 		}
-		rec := &krecs[n]
-		n++
-		toKgo(pr, rec)
 		r.cfg.Producer.Produce(ctx, rec, ack)
 	}
 	return nil
-}
-
-// toKgo fills rec (a zero record) from pr.
-func toKgo(pr *pluginpb.ProducedRecord, rec *kgo.Record) {
-	rec.Topic = pr.Topic
-	if !pr.KeyNull {
-		rec.Key = nonNil(pr.Key)
-	}
-	if !pr.ValueNull {
-		rec.Value = nonNil(pr.Value)
-	}
-	if pr.HasPartition {
-		rec.Partition = pr.Partition
-	}
-	if pr.TimestampMs > 0 {
-		rec.Timestamp = time.UnixMilli(pr.TimestampMs)
-	}
-	for _, h := range pr.Headers {
-		var v []byte
-		if !h.ValueNull {
-			v = nonNil(h.Value)
-		}
-		rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: h.Key, Value: v})
-	}
 }
 
 // nonNil keeps an empty (not null) key or value distinct from null.
@@ -347,6 +418,9 @@ func (r *sourceRunner) ack(b *batch, err error) {
 	}
 	b.pending--
 	r.inFlight--
+	if b.pending == 0 {
+		b.release()
+	}
 	r.mu.Unlock()
 	if err == nil {
 		r.acks.Add(1)

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// tributaryBin returns a tributary binary with tributary-connector-file next
+// to it: $TRIBUTARY_BIN (set by `make test`), ../../bin, or a fresh build.
+func tributaryBin(t *testing.T) string {
+	t.Helper()
+	ok := func(p string) bool {
+		for _, f := range []string{p, filepath.Join(filepath.Dir(p), "tributary-connector-file")} {
+			if st, err := os.Stat(f); err != nil || st.Mode()&0o111 == 0 {
+				return false
+			}
+		}
+		return true
+	}
+	if p := os.Getenv("TRIBUTARY_BIN"); p != "" && ok(p) {
+		return p
+	}
+	if p, err := filepath.Abs("../../bin/tributary"); err == nil && ok(p) {
+		return p
+	}
+	dir := t.TempDir()
+	cmd := exec.Command("go", "build", "-o", dir+"/", "./cmd/tributary", "./cmd/tributary-connector-file")
+	cmd.Dir = "../.."
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the binaries: %v\n%s", err, out)
+	}
+	return filepath.Join(dir, "tributary")
+}
+
+// TestRunSmall runs the whole benchmark with few connectors and checks the
+// report's rows.
+func TestRunSmall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a broker and three workers; skipped with -short")
+	}
+	bin := tributaryBin(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	outFile := filepath.Join(t.TempDir(), "report.md")
+	var stdout, stderr bytes.Buffer
+	code := run(ctx, []string{"--connectors", "6", "--runs", "1", "--tributary", bin, "--out", outFile, "--work-dir", t.TempDir()}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d; stderr:\n%s", code, stderr.String())
+	}
+	report := stdout.String()
+	saved, err := os.ReadFile(outFile)
+	if err != nil || string(saved) != report {
+		t.Fatalf("--out file differs from stdout (err %v)", err)
+	}
+	for _, row := range []string{rowSettle, rowSettleAfter, rowFailover, rowFirstMoved} {
+		found := false
+		for _, line := range strings.Split(report, "\n") {
+			if strings.HasPrefix(line, "| "+row+" |") {
+				found = true
+				cells := strings.Split(line, "|")
+				if len(cells) < 6 || strings.TrimSpace(cells[3]) == "" || strings.TrimSpace(cells[3]) == "0.00" {
+					t.Errorf("row %q has no duration: %q", row, line)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("report lacks the row %q:\n%s", row, report)
+		}
+	}
+	// 6 connectors of one task each: 12 units.
+	if !strings.Contains(report, "12 units") || !strings.Contains(report, "6 connectors") {
+		t.Errorf("report does not name 6 connectors (12 units):\n%s", report)
+	}
+	t.Logf("report:\n%s", report)
+}
+
+func TestParseFlags(t *testing.T) {
+	tests := []struct {
+		args    []string
+		wantErr string
+	}{
+		{args: []string{"--connectors", "0"}, wantErr: "--connectors"},
+		{args: []string{"--runs", "0"}, wantErr: "--runs"},
+		{args: []string{"--workers", "1"}, wantErr: "--workers"},
+		{args: []string{"--session-timeout", "2s", "--heartbeat", "1500ms"}, wantErr: "--heartbeat"},
+		{args: []string{"--session-timeout", "500ms", "--heartbeat", "100ms"}, wantErr: "--session-timeout"},
+		{args: []string{"--tributary", "/nonexistent/tributary"}, wantErr: "not an executable"},
+		{args: []string{"extra"}, wantErr: "unexpected argument"},
+	}
+	for _, tc := range tests {
+		_, err := parseFlags(tc.args, io.Discard)
+		if err == nil || !errors.Is(err, errUsage) || !strings.Contains(err.Error(), tc.wantErr) {
+			t.Errorf("parseFlags(%q) = %v, want a usage error containing %q", tc.args, err, tc.wantErr)
+		}
+	}
+}
+
+func TestRender(t *testing.T) {
+	o := options{workers: 3, connectors: 100, session: 3 * time.Second, heartbeat: 500 * time.Millisecond}
+	rs := []result{
+		{posts: 3 * time.Second, settle: 12 * time.Second, units: 200, failover: 6 * time.Second, firstMoved: 3500 * time.Millisecond, moved: 67, workerRSS: []float64{70, 71, 72}, workerHWM: []float64{80, 81}, plugins: 200, pluginRSS: 2600},
+		{posts: 2 * time.Second, settle: 8 * time.Second, units: 200, failover: 4 * time.Second, firstMoved: 3200 * time.Millisecond, moved: 66, workerRSS: []float64{60, 61, 62}, workerHWM: []float64{70, 71}, plugins: 200, pluginRSS: 2400},
+	}
+	r := render(o, rs)
+	for _, want := range []string{
+		"| settle | 100 connectors (200 units: instances + tasks) created over REST, first POST -> all RUNNING | 8.00 | 12.00, 8.00 | < 10s: met |",
+		"| settle after the POSTs | the same, from the last POST's answer -> all RUNNING | 6.00 | 9.00, 6.00 | |",
+		"| failover | kill -9 of a worker (not the leader) running 66 units -> all RUNNING on the others | 4.00 | 6.00, 4.00 | < 5s: met |",
+		"| failover, first unit | the same, until the first of them is RUNNING on another worker (detection + rebalance; the rest is starting them) | 3.20 | 3.50, 3.20 | |",
+		"worker0 60 MiB",
+	} {
+		if !strings.Contains(r, want) {
+			t.Errorf("report lacks %q:\n%s", want, r)
+		}
+	}
+}
