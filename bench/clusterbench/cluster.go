@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/tributary-data/tributary/bench/benchproc"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -21,7 +23,7 @@ import (
 type worker struct {
 	name string
 	hp   string
-	p    *proc
+	p    *benchproc.Proc
 }
 
 func (w *worker) url() string { return "http://" + w.hp }
@@ -31,7 +33,7 @@ type cluster struct {
 	o       options
 	dir     string
 	kafka   string
-	broker  *proc
+	broker  *benchproc.Proc
 	workers []*worker
 }
 
@@ -42,17 +44,17 @@ const stopGrace = 10 * time.Second
 func startCluster(ctx context.Context, o options, dir string) (*cluster, error) {
 	c := &cluster{o: o, dir: dir}
 	var err error
-	if c.kafka, err = freeAddr(); err != nil {
+	if c.kafka, err = benchproc.FreeAddr(); err != nil {
 		return nil, err
 	}
-	c.broker, err = startProc("broker", []string{o.tributary, "broker", "--listen", c.kafka, "--data-dir", filepath.Join(dir, "broker-data"),
+	c.broker, err = benchproc.Start("broker", []string{o.tributary, "broker", "--listen", c.kafka, "--data-dir", filepath.Join(dir, "broker-data"),
 		"--set", "group.min.session.timeout.ms=1000"}, dir)
 	if err != nil {
 		return nil, err
 	}
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := waitTCP(wctx, c.kafka, c.broker); err != nil {
+	if err := benchproc.WaitTCP(wctx, c.kafka, c.broker); err != nil {
 		c.stop()
 		return nil, err
 	}
@@ -61,13 +63,13 @@ func startCluster(ctx context.Context, o options, dir string) (*cluster, error) 
 		return nil, err
 	}
 	for i := 0; i < o.workers; i++ {
-		hp, err := freeAddr()
+		hp, err := benchproc.FreeAddr()
 		if err != nil {
 			c.stop()
 			return nil, err
 		}
 		w := &worker{name: fmt.Sprintf("worker%d", i), hp: hp}
-		w.p, err = startProc(w.name, []string{o.tributary, "worker", "--bootstrap-servers", c.kafka, "--group-id", "clusterbench",
+		w.p, err = benchproc.Start(w.name, []string{o.tributary, "worker", "--bootstrap-servers", c.kafka, "--group-id", "clusterbench",
 			"--rest-listen", hp, "--plugin-path", filepath.Dir(o.tributary),
 			"--set", "session.timeout.ms=" + strconv.FormatInt(o.session.Milliseconds(), 10),
 			"--set", "heartbeat.interval.ms=" + strconv.FormatInt(o.heartbeat.Milliseconds(), 10),
@@ -86,7 +88,7 @@ func startCluster(ctx context.Context, o options, dir string) (*cluster, error) 
 			if err == nil && code == http.StatusOK {
 				break
 			}
-			if err := w.p.alive(); err != nil {
+			if err := w.p.Alive(); err != nil {
 				c.stop()
 				return nil, err
 			}
@@ -102,17 +104,17 @@ func startCluster(ctx context.Context, o options, dir string) (*cluster, error) 
 // stop stops every process (workers first) and waits for them.
 func (c *cluster) stop() {
 	for _, w := range c.workers {
-		w.p.stop(stopGrace)
+		w.p.Stop(stopGrace)
 	}
 	if c.broker != nil {
-		c.broker.stop(stopGrace)
+		c.broker.Stop(stopGrace)
 	}
 }
 
 func (c *cluster) live() []*worker {
 	var out []*worker
 	for _, w := range c.workers {
-		if !w.p.dead() {
+		if !w.p.Dead() {
 			out = append(out, w)
 		}
 	}
@@ -286,7 +288,7 @@ func (c *cluster) waitAllRunning(ctx context.Context, want int) (placement, erro
 			last = err.Error()
 		}
 		for _, w := range c.live() {
-			if err := w.p.alive(); err != nil {
+			if err := w.p.Alive(); err != nil {
 				return pl, err
 			}
 		}
@@ -303,7 +305,7 @@ var assignmentRE = regexp.MustCompile(`msg=assignment generation=(\d+) leader=ht
 func (c *cluster) leader() string {
 	best, leader := -1, ""
 	for _, w := range c.live() {
-		b, _ := os.ReadFile(w.p.logPath)
+		b, _ := os.ReadFile(w.p.LogPath)
 		for _, m := range assignmentRE.FindAllSubmatch(b, -1) {
 			if g, _ := strconv.Atoi(string(m[1])); g > best {
 				best, leader = g, string(m[2])

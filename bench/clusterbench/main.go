@@ -41,6 +41,8 @@
 package main
 
 import (
+	"github.com/tributary-data/tributary/bench/benchproc"
+
 	"context"
 	"errors"
 	"flag"
@@ -209,7 +211,7 @@ func runOnce(ctx context.Context, o options, r int, logf func(string, ...any)) (
 	defer func() {
 		if err != nil {
 			for _, w := range c.workers {
-				err = fmt.Errorf("%w\n--- %s log ends:\n%s", err, w.name, tail(w.p.logPath, 1500))
+				err = fmt.Errorf("%w\n--- %s log ends:\n%s", err, w.name, benchproc.Tail(w.p.LogPath, 1500))
 			}
 		}
 	}()
@@ -229,11 +231,11 @@ func runOnce(ctx context.Context, o options, r int, logf func(string, ...any)) (
 	}
 	res.settle = time.Since(start)
 	for _, w := range c.workers {
-		rss, _ := memMB(w.p.pid())
+		rss, _ := benchproc.MemMB(w.p.PID())
 		res.workerRSS = append(res.workerRSS, rss)
-		for _, child := range childrenOf(w.p.pid()) {
+		for _, child := range benchproc.ChildrenOf(w.p.PID()) {
 			res.plugins++
-			rss, _ := memMB(child)
+			rss, _ := benchproc.MemMB(child)
 			res.pluginRSS += rss
 		}
 	}
@@ -254,7 +256,7 @@ func runOnce(ctx context.Context, o options, r int, logf func(string, ...any)) (
 	}
 	logf("run %d: settled; kill -9 of %s (leader: %s) with %d units", r, victim.name, leader, len(lost))
 	start = time.Now()
-	victim.p.kill()
+	victim.p.Kill()
 	fctx, fcancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer fcancel()
 	// Meanwhile, note when the first of the victim's units runs elsewhere:
@@ -279,7 +281,7 @@ func runOnce(ctx context.Context, o options, r int, logf func(string, ...any)) (
 	}
 	res.failover = time.Since(start)
 	for _, w := range c.live() {
-		_, hwm := memMB(w.p.pid())
+		_, hwm := benchproc.MemMB(w.p.PID())
 		res.workerHWM = append(res.workerHWM, hwm)
 	}
 	return res, nil

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/tributary-data/tributary/bench/benchproc"
+
 	"context"
 	"errors"
 	"fmt"
@@ -59,7 +61,7 @@ type boundaryEnv struct {
 	o         options
 	dir       string
 	input     string
-	broker    *proc
+	broker    *benchproc.Proc
 	addr      string
 	pluginBin string
 	sinkTopic string
@@ -81,7 +83,7 @@ func (e *boundaryEnv) task(ctx context.Context, variant string) (pluginpb.Plugin
 // cpuMeters start counting this process with its plugin children, and the
 // broker.
 func (e *boundaryEnv) cpuMeters() (task, broker *familyCPU) {
-	bpid := e.broker.pid()
+	bpid := e.broker.PID()
 	return newFamilyCPU(os.Getpid(), func(pid int) bool { return pid != bpid }), newFamilyCPU(bpid, nil)
 }
 
@@ -248,7 +250,7 @@ func (e *boundaryEnv) await(ctx context.Context, done <-chan struct{}, errc <-ch
 			for _, m := range meters {
 				m.sample()
 			}
-			if err := e.broker.alive(); err != nil {
+			if err := e.broker.Alive(); err != nil {
 				return err
 			}
 		}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/tributary-data/tributary/bench/benchproc"
+
 	"bufio"
 	"bytes"
 	"context"
@@ -72,20 +74,20 @@ func countLines(path string) (int, error) {
 
 // startBroker starts `tributary broker` with an empty data directory under
 // dir and waits until it serves Kafka requests.
-func startBroker(ctx context.Context, bin, dir string) (*proc, string, error) {
-	addr, err := freeAddr()
+func startBroker(ctx context.Context, bin, dir string) (*benchproc.Proc, string, error) {
+	addr, err := benchproc.FreeAddr()
 	if err != nil {
 		return nil, "", err
 	}
 	data := filepath.Join(dir, "broker-data")
-	p, err := startProc("broker", []string{bin, "broker", "--listen", addr, "--data-dir", data}, dir)
+	p, err := benchproc.Start("broker", []string{bin, "broker", "--listen", addr, "--data-dir", data}, dir)
 	if err != nil {
 		return nil, "", err
 	}
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := waitTCP(wctx, addr, p); err != nil {
-		p.stop(stopGrace)
+	if err := benchproc.WaitTCP(wctx, addr, p); err != nil {
+		p.Stop(stopGrace)
 		return nil, "", err
 	}
 	return p, addr, nil
@@ -146,8 +148,8 @@ func runE2E(ctx context.Context, o options, run int, input, variant string) (res
 	if err != nil {
 		return res, err
 	}
-	defer broker.stop(stopGrace)
-	addr, err := freeAddr()
+	defer broker.Stop(stopGrace)
+	addr, err := benchproc.FreeAddr()
 	if err != nil {
 		return res, err
 	}
@@ -170,7 +172,7 @@ func runE2E(ctx context.Context, o options, run int, input, variant string) (res
 	}
 	out := filepath.Join(dir, "out.txt")
 	w.startCPU()
-	bcpu := newFamilyCPU(broker.pid(), nil)
+	bcpu := newFamilyCPU(broker.PID(), nil)
 	start := time.Now()
 	if err := postConnector(ctx, base, "file-sink", map[string]string{
 		"connector.class": "FileStreamSink", "file": out, "topics": "lines",
@@ -204,7 +206,7 @@ func runE2E(ctx context.Context, o options, run int, input, variant string) (res
 			if err := w.alive(); err != nil {
 				return res, err
 			}
-			if err := broker.alive(); err != nil {
+			if err := broker.Alive(); err != nil {
 				return res, err
 			}
 		}

@@ -225,7 +225,7 @@ func runBoundary(ctx context.Context, o options, input string, m *measurements, 
 	if err != nil {
 		return err
 	}
-	defer broker.stop(stopGrace)
+	defer broker.Stop(stopGrace)
 	env := &boundaryEnv{o: o, dir: dir, input: input, broker: broker, addr: addr,
 		pluginBin: filepath.Join(filepath.Dir(o.tributary), "tributary-connector-file")}
 	logf("boundary: preloading %d records for the sink runs", o.records)

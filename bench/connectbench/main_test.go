@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/tributary-data/tributary/bench/benchproc"
+
 	"bytes"
 	"context"
 	"errors"
@@ -140,7 +142,7 @@ func TestReadStatSelf(t *testing.T) {
 	if st.ppid != os.Getppid() || st.self <= 0 || st.startTime <= 0 {
 		t.Fatalf("implausible stat %+v (ppid %d)", st, os.Getppid())
 	}
-	if rss, hwm := memMB(os.Getpid()); rss <= 0 || hwm < rss {
+	if rss, hwm := benchproc.MemMB(os.Getpid()); rss <= 0 || hwm < rss {
 		t.Fatalf("implausible memory rss %v hwm %v", rss, hwm)
 	}
 }

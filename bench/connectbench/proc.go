@@ -1,124 +1,14 @@
 package main
 
 import (
-	"bufio"
-	"context"
-	"errors"
+	"github.com/tributary-data/tributary/bench/benchproc"
+
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
-
-// errExited reports that a subprocess ended before it was stopped.
-var errExited = errors.New("process exited")
-
-// proc is one subprocess (a broker or a worker). Its output goes to files in
-// its directory, so no goroutine of ours reads its pipes; the one goroutine
-// waits for it to exit, and stop waits for that goroutine.
-type proc struct {
-	name    string
-	cmd     *exec.Cmd
-	logPath string
-	exited  chan struct{} // closed when cmd.Wait returned
-	waitErr error         // valid after exited is closed
-}
-
-// startProc starts argv with stdout and stderr in dir/<name>.log.
-func startProc(name string, argv []string, dir string) (*proc, error) {
-	p := &proc{name: name, logPath: filepath.Join(dir, name+".log"), exited: make(chan struct{})}
-	logF, err := os.Create(p.logPath)
-	if err != nil {
-		return nil, err
-	}
-	defer logF.Close()
-	p.cmd = exec.Command(argv[0], argv[1:]...)
-	p.cmd.Stdout, p.cmd.Stderr, p.cmd.Dir = logF, logF, dir
-	// Its own process group: a Ctrl-C aimed at us reaches it through stop.
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := p.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s: %w", name, err)
-	}
-	go func() {
-		p.waitErr = p.cmd.Wait()
-		close(p.exited)
-	}()
-	return p, nil
-}
-
-func (p *proc) pid() int { return p.cmd.Process.Pid }
-
-// alive returns errExited (with the tail of its log) once the process ended.
-func (p *proc) alive() error {
-	select {
-	case <-p.exited:
-		return fmt.Errorf("%s: %w (%v); its log ends:\n%s", p.name, errExited, p.waitErr, tail(p.logPath, 2000))
-	default:
-		return nil
-	}
-}
-
-// stop sends SIGTERM to the process group, waits up to grace, then SIGKILLs
-// it, and returns once the process has exited. Idempotent.
-func (p *proc) stop(grace time.Duration) {
-	select {
-	case <-p.exited:
-		return
-	default:
-	}
-	_ = syscall.Kill(-p.pid(), syscall.SIGTERM)
-	select {
-	case <-p.exited:
-	case <-time.After(grace):
-		_ = syscall.Kill(-p.pid(), syscall.SIGKILL)
-		<-p.exited
-	}
-}
-
-func tail(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err.Error()
-	}
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return string(b)
-}
-
-// freeAddr returns a 127.0.0.1 address with a port free at the time.
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
-// waitTCP polls until addr accepts connections, p exits, or ctx ends.
-func waitTCP(ctx context.Context, addr string, p *proc) error {
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		if err := p.alive(); err != nil {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s did not listen on %s: %w", p.name, addr, ctx.Err())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
 
 // stat is what /proc/<pid>/stat tells of a process's CPU time, in clock
 // ticks (USER_HZ, 100 on Linux).
@@ -153,55 +43,10 @@ func readStat(pid int) (stat, error) {
 // (the kernel reports times to user space in these units regardless of HZ).
 const ticksPerSecond = 100
 
-// childrenOf lists the pids whose parent is pid.
-func childrenOf(pid int) []int {
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	var out []int
-	for _, e := range ents {
-		c, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if st, err := readStat(c); err == nil && st.ppid == pid {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
 // comm returns a process's command name (at most 15 bytes).
 func comm(pid int) string {
 	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
 	return strings.TrimSpace(string(b))
-}
-
-// memMB returns VmRSS and VmHWM (peak) of a process in MiB.
-func memMB(pid int) (rss, hwm float64) {
-	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0, 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		for _, k := range []struct {
-			key string
-			dst *float64
-		}{{"VmRSS:", &rss}, {"VmHWM:", &hwm}} {
-			if strings.HasPrefix(line, k.key) {
-				fs := strings.Fields(line[len(k.key):])
-				if len(fs) > 0 {
-					kb, _ := strconv.ParseFloat(fs[0], 64)
-					*k.dst = kb / 1024
-				}
-			}
-		}
-	}
-	return rss, hwm
 }
 
 // familyCPU accounts the CPU time of a process and its children (plugin
@@ -237,7 +82,7 @@ func newFamilyCPU(pid int, filter func(int) bool) *familyCPU {
 func (f *familyCPU) sample() int64 {
 	if time.Since(f.scanned) >= rescanEvery {
 		f.known, f.scanned = f.known[:0], time.Now()
-		for _, c := range childrenOf(f.pid) {
+		for _, c := range benchproc.ChildrenOf(f.pid) {
 			if f.filter == nil || f.filter(c) {
 				f.known = append(f.known, c)
 			}
@@ -254,7 +99,7 @@ func (f *familyCPU) sample() int64 {
 		k := [2]int64{int64(c), st.startTime}
 		f.live[k] = st.self
 		seen[k] = true
-		if _, hwm := memMB(c); hwm > f.peakMB {
+		if _, hwm := benchproc.MemMB(c); hwm > f.peakMB {
 			f.peakMB = hwm
 		}
 	}

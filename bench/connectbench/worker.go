@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/tributary-data/tributary/bench/benchproc"
+
 	"context"
 	"errors"
 	"fmt"
@@ -35,12 +37,12 @@ type worker interface {
 
 // procWorker is `tributary worker` in a subprocess.
 type procWorker struct {
-	p   *proc
+	p   *benchproc.Proc
 	cpu *familyCPU
 }
 
 func startWorkerProc(bin, brokerAddr, restAddr, dir string) (*procWorker, error) {
-	p, err := startProc("worker", []string{bin, "worker", "--bootstrap-servers", brokerAddr, "--group-id", "bench",
+	p, err := benchproc.Start("worker", []string{bin, "worker", "--bootstrap-servers", brokerAddr, "--group-id", "bench",
 		"--rest-listen", restAddr, "--plugin-path", filepath.Dir(bin), "--set", fmt.Sprintf("offset.flush.interval.ms=%d", e2eFlushMs)}, dir)
 	if err != nil {
 		return nil, err
@@ -48,14 +50,14 @@ func startWorkerProc(bin, brokerAddr, restAddr, dir string) (*procWorker, error)
 	return &procWorker{p: p}, nil
 }
 
-func (w *procWorker) alive() error { return w.p.alive() }
-func (w *procWorker) startCPU()    { w.cpu = newFamilyCPU(w.p.pid(), nil) }
+func (w *procWorker) alive() error { return w.p.Alive() }
+func (w *procWorker) startCPU()    { w.cpu = newFamilyCPU(w.p.PID(), nil) }
 func (w *procWorker) sample()      { w.cpu.sample() }
-func (w *procWorker) stop()        { w.p.stop(stopGrace) }
+func (w *procWorker) stop()        { w.p.Stop(stopGrace) }
 
 func (w *procWorker) usage() (cpu, selfCPU, peakMB, pluginsPeakMB float64) {
 	cpu, selfCPU = w.cpu.seconds()
-	_, peakMB = memMB(w.p.pid())
+	_, peakMB = benchproc.MemMB(w.p.PID())
 	return cpu, selfCPU, peakMB, w.cpu.peakMB
 }
 

@@ -1,4 +1,6 @@
-package main
+// Package benchproc runs the subprocesses of the benchmark drivers (broker,
+// workers) and reads what /Proc says of them.
+package benchproc
 
 import (
 	"bufio"
@@ -15,25 +17,25 @@ import (
 	"time"
 )
 
-// errExited reports that a subprocess ended before it was stopped.
-var errExited = errors.New("process exited")
+// ErrExited reports that a subprocess ended before it was stopped.
+var ErrExited = errors.New("process exited")
 
-// proc is one subprocess (the broker or a worker) in its own process group
+// Proc is one subprocess (the broker or a worker) in its own process group
 // (a worker's plugin processes join it). Its output goes to a file, so no
 // goroutine of ours reads its pipes; the one goroutine waits for it to
 // exit, and stop and kill wait for that goroutine.
-type proc struct {
-	name    string
+type Proc struct {
+	Name    string
 	cmd     *exec.Cmd
-	logPath string
+	LogPath string
 	exited  chan struct{} // closed when cmd.Wait returned
 	waitErr error         // valid after exited is closed
 }
 
-// startProc starts argv with stdout and stderr in dir/<name>.log.
-func startProc(name string, argv []string, dir string) (*proc, error) {
-	p := &proc{name: name, logPath: filepath.Join(dir, name+".log"), exited: make(chan struct{})}
-	logF, err := os.Create(p.logPath)
+// Start starts argv with stdout and stderr in dir/<name>.log.
+func Start(name string, argv []string, dir string) (*Proc, error) {
+	p := &Proc{Name: name, LogPath: filepath.Join(dir, name+".log"), exited: make(chan struct{})}
+	logF, err := os.Create(p.LogPath)
 	if err != nil {
 		return nil, err
 	}
@@ -51,9 +53,9 @@ func startProc(name string, argv []string, dir string) (*proc, error) {
 	return p, nil
 }
 
-func (p *proc) pid() int { return p.cmd.Process.Pid }
+func (p *Proc) PID() int { return p.cmd.Process.Pid }
 
-func (p *proc) dead() bool {
+func (p *Proc) Dead() bool {
 	select {
 	case <-p.exited:
 		return true
@@ -62,35 +64,35 @@ func (p *proc) dead() bool {
 	}
 }
 
-// alive returns errExited (with the tail of its log) once the process ended.
-func (p *proc) alive() error {
-	if p.dead() {
-		return fmt.Errorf("%s: %w (%v); its log ends:\n%s", p.name, errExited, p.waitErr, tail(p.logPath, 2000))
+// alive returns ErrExited (with the tail of its log) once the process ended.
+func (p *Proc) Alive() error {
+	if p.Dead() {
+		return fmt.Errorf("%s: %w (%v); its log ends:\n%s", p.Name, ErrExited, p.waitErr, Tail(p.LogPath, 2000))
 	}
 	return nil
 }
 
 // kill SIGKILLs the process group and waits for the process to be reaped.
 // Idempotent.
-func (p *proc) kill() {
-	_ = syscall.Kill(-p.pid(), syscall.SIGKILL)
+func (p *Proc) Kill() {
+	_ = syscall.Kill(-p.PID(), syscall.SIGKILL)
 	<-p.exited
 }
 
 // stop sends SIGTERM to the process group, waits up to grace, then SIGKILLs
 // it, and returns once the process has exited. Idempotent.
-func (p *proc) stop(grace time.Duration) {
-	if !p.dead() {
-		_ = syscall.Kill(-p.pid(), syscall.SIGTERM)
+func (p *Proc) Stop(grace time.Duration) {
+	if !p.Dead() {
+		_ = syscall.Kill(-p.PID(), syscall.SIGTERM)
 		select {
 		case <-p.exited:
 		case <-time.After(grace):
 		}
 	}
-	p.kill() // also any plugin process left behind
+	p.Kill() // also any plugin process left behind
 }
 
-func tail(path string, n int) string {
+func Tail(path string, n int) string {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err.Error()
@@ -101,8 +103,8 @@ func tail(path string, n int) string {
 	return string(b)
 }
 
-// freeAddr returns a 127.0.0.1 address with a port free at the time.
-func freeAddr() (string, error) {
+// FreeAddr returns a 127.0.0.1 address with a port free at the time.
+func FreeAddr() (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", err
@@ -111,27 +113,27 @@ func freeAddr() (string, error) {
 	return ln.Addr().String(), nil
 }
 
-// waitTCP polls until addr accepts connections, p exits, or ctx ends.
-func waitTCP(ctx context.Context, addr string, p *proc) error {
+// WaitTCP polls until addr accepts connections, p exits, or ctx ends.
+func WaitTCP(ctx context.Context, addr string, p *Proc) error {
 	for {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			c.Close()
 			return nil
 		}
-		if err := p.alive(); err != nil {
+		if err := p.Alive(); err != nil {
 			return err
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%s did not listen on %s: %w", p.name, addr, ctx.Err())
+			return fmt.Errorf("%s did not listen on %s: %w", p.Name, addr, ctx.Err())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }
 
-// childrenOf lists the pids whose parent is pid.
-func childrenOf(pid int) []int {
+// ChildrenOf lists the pids whose parent is pid.
+func ChildrenOf(pid int) []int {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil
@@ -158,8 +160,8 @@ func childrenOf(pid int) []int {
 	return out
 }
 
-// memMB returns VmRSS and VmHWM (peak) of a process in MiB.
-func memMB(pid int) (rss, hwm float64) {
+// MemMB returns VmRSS and VmHWM (peak) of a process in MiB.
+func MemMB(pid int) (rss, hwm float64) {
 	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
 		return 0, 0
