@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs what the tests need, when missing. Idempotent; run by `make test`.
 #  - kcat (librdkafka): the second Kafka client of the interop tests (Debian package)
+#  - PostgreSQL (Debian's postgresql): internal/testpg starts private servers for the
+#    Postgres connector tests and benchmarks (never the system's own cluster)
 #  - Node.js + kafkajs 2.2.4: the third Kafka client (Debian's nodejs/npm when node is missing;
 #    kafkajs from the npm registry, pinned by broker/testdata/kafkajs/package-lock.json)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
 command -v kcat >/dev/null 2>&1 || need+=(kcat)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
