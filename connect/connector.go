@@ -118,3 +118,21 @@ type SinkTask interface {
 	// Stop releases what Start acquired. Called once.
 	Stop(ctx context.Context) error
 }
+
+// Metric is one gauge a task exports, such as a replication slot's lag.
+// Name is a Prometheus metric name suffix (lowercase, [a-z0-9_]); the worker
+// exports it as tributary_connector_task_<name> with the connector and task
+// labels, next to the metrics it keeps itself.
+type Metric struct {
+	Name  string
+	Help  string
+	Value float64
+}
+
+// MetricsReporter is implemented by source and sink tasks that export
+// gauges of their own. The worker calls Metrics when /metrics is scraped,
+// possibly concurrently with Poll or Put: it must be cheap and safe to call
+// from another goroutine (return values cached by the task's own loop).
+type MetricsReporter interface {
+	Metrics() []Metric
+}
