@@ -263,11 +263,25 @@ func (c *workerCluster) waitSettled(t *testing.T, wantUnits int, timeout time.Du
 	t.Helper()
 	var pl placement
 	start := time.Now()
-	waitFor(t, timeout, fmt.Sprintf("%d units RUNNING, balanced over %d workers, one plugin process each", wantUnits, len(c.live())), func() (bool, string) {
+	what := fmt.Sprintf("%d units RUNNING, balanced over %d workers, one plugin process each", wantUnits, len(c.live()))
+	deadline := time.Now().Add(timeout)
+	for {
 		ok, state, p := c.settledCheck(t, wantUnits)
 		pl = p
-		return ok, state
-	})
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			var hist []string
+			for u, s := range p.state {
+				if s != "RUNNING" {
+					hist = append(hist, statusHistory(t, c.kafka, u))
+				}
+			}
+			t.Fatalf("timed out after %v waiting for %s; last state: %s\n%s", timeout, what, state, strings.Join(hist, "\n"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	t.Logf("settled in %v:%v", time.Since(start).Round(time.Millisecond), pl)
 	return pl
 }
@@ -637,4 +651,32 @@ func startKfake(t *testing.T) string {
 		return false, string(b)
 	})
 	return addrs
+}
+
+// statusHistory returns every record of the status topic (connect-status)
+// about a unit ("conn" or "conn/task"), oldest first: who wrote which state
+// with which generation, to explain a unit stuck in a state.
+func statusHistory(t *testing.T, kafka, unit string) string {
+	key := "status-connector-" + unit
+	if i := strings.LastIndexByte(unit, '/'); i >= 0 {
+		key = "status-task-" + unit[:i] + "-" + unit[i+1:]
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(kafka, ",")...), kgo.ConsumeTopics("connect-status"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		return fmt.Sprintf("status history of %s: %v", unit, err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	lines := []string{"status history of " + unit + " (" + key + "):"}
+	for ctx.Err() == nil {
+		fs := cl.PollFetches(ctx)
+		fs.EachRecord(func(r *kgo.Record) {
+			if string(r.Key) == key {
+				lines = append(lines, fmt.Sprintf("  %s offset %d: %s", r.Timestamp.Format("15:04:05.000"), r.Offset, r.Value))
+			}
+		})
+	}
+	return strings.Join(lines, "\n")
 }

@@ -21,6 +21,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tributary-data/tributary/plugins"
 )
 
 // binDir is the folder holding tributary and tributary-connector-file, set
@@ -192,7 +194,12 @@ func (p *proc) exited() bool {
 	}
 }
 
+// printLog prints the last lines of the process's output; E2E_LOG_LINES
+// raises the count (to debug a failure).
 func (p *proc) printLog(lines int) {
+	if n, err := strconv.Atoi(os.Getenv("E2E_LOG_LINES")); err == nil && n > lines {
+		lines = n
+	}
 	b, err := os.ReadFile(p.logPath)
 	if err != nil {
 		p.t.Logf("%s log: %v", p.name, err)
@@ -549,7 +556,7 @@ func (c *cluster) waitLines(lc *lineCounter, n int, timeout time.Duration) {
 }
 
 // pluginChildren returns the pids of the processes whose parent is pid and
-// whose command line runs tributary-connector-file.
+// whose command line runs tributary-connector-file, except validators.
 func pluginChildren(t *testing.T, pid int) []int {
 	t.Helper()
 	entries, err := os.ReadDir("/proc")
@@ -577,6 +584,11 @@ func pluginChildren(t *testing.T, pid int) []int {
 		}
 		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
 		if err != nil || !bytes.Contains(cmdline, []byte("tributary-connector-file")) {
+			continue
+		}
+		// The worker's kept validator process (plugins.Validators) runs
+		// no connector or task.
+		if env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ")); err != nil || bytes.Contains(env, []byte(plugins.RoleEnv+"="+plugins.RoleValidator)) {
 			continue
 		}
 		out = append(out, child)

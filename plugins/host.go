@@ -40,15 +40,31 @@ type Process struct {
 	once   sync.Once
 }
 
+// RoleEnv names the environment variable telling what a plugin process
+// serves: unset for a connector or task instance, RoleValidator for the
+// process a worker keeps to validate configs (Validators). Operators and
+// tests can tell the processes apart by it (/proc/<pid>/environ).
+const (
+	RoleEnv       = "TRIBUTARY_PLUGIN_ROLE"
+	RoleValidator = "validator"
+)
+
 // Launch starts the plugin binary at path and connects to it. The process
 // lives until Kill (ctx bounds only the start-up).
 func Launch(ctx context.Context, path string, logger *slog.Logger) (*Process, error) {
+	return launchRole(ctx, path, logger, "")
+}
+
+func launchRole(ctx context.Context, path string, logger *slog.Logger, role string) (*Process, error) {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	tail := &tailWriter{max: 64 << 10} // room for a crash's first line ahead of every goroutine's stack
 	cmd := exec.Command(path)
 	cmd.Env = append(os.Environ(), "GOTRACEBACK=all")
+	if role != "" {
+		cmd.Env = append(cmd.Env, RoleEnv+"="+role)
+	}
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  handshake,
 		Plugins:          plugin.PluginSet{pluginName: &grpcPlugin{}},

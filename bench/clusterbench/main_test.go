@@ -60,7 +60,7 @@ func TestRunSmall(t *testing.T) {
 	if err != nil || string(saved) != report {
 		t.Fatalf("--out file differs from stdout (err %v)", err)
 	}
-	for _, row := range []string{rowSettle, rowSettleAfter, rowFailover, rowFirstMoved} {
+	for _, row := range []string{rowSettle, rowSettleAfter, rowFailover, rowAllUnits, rowFirstMoved} {
 		found := false
 		for _, line := range strings.Split(report, "\n") {
 			if strings.HasPrefix(line, "| "+row+" |") {
@@ -106,14 +106,15 @@ func TestParseFlags(t *testing.T) {
 func TestRender(t *testing.T) {
 	o := options{workers: 3, connectors: 100, session: 3 * time.Second, heartbeat: 500 * time.Millisecond}
 	rs := []result{
-		{posts: 3 * time.Second, settle: 12 * time.Second, units: 200, failover: 6 * time.Second, firstMoved: 3500 * time.Millisecond, moved: 67, workerRSS: []float64{70, 71, 72}, workerHWM: []float64{80, 81}, plugins: 200, pluginRSS: 2600},
-		{posts: 2 * time.Second, settle: 8 * time.Second, units: 200, failover: 4 * time.Second, firstMoved: 3200 * time.Millisecond, moved: 66, workerRSS: []float64{60, 61, 62}, workerHWM: []float64{70, 71}, plugins: 200, pluginRSS: 2400},
+		{posts: 3 * time.Second, settle: 12 * time.Second, units: 200, failover: 6 * time.Second, tasksMoved: 5500 * time.Millisecond, firstMoved: 3500 * time.Millisecond, moved: 67, workerRSS: []float64{70, 71, 72}, workerHWM: []float64{80, 81}, plugins: 200, pluginRSS: 2600},
+		{posts: 2 * time.Second, settle: 8 * time.Second, units: 200, failover: 4 * time.Second, tasksMoved: 3800 * time.Millisecond, firstMoved: 3200 * time.Millisecond, moved: 66, workerRSS: []float64{60, 61, 62}, workerHWM: []float64{70, 71}, plugins: 200, pluginRSS: 2400},
 	}
 	r := render(o, rs)
 	for _, want := range []string{
 		"| settle | 100 connectors (200 units: instances + tasks) created over REST, first POST -> all RUNNING | 8.00 | 12.00, 8.00 | < 10s: met |",
 		"| settle after the POSTs | the same, from the last POST's answer -> all RUNNING | 6.00 | 9.00, 6.00 | |",
-		"| failover | kill -9 of a worker (not the leader) running 66 units -> all RUNNING on the others | 4.00 | 6.00, 4.00 | < 5s: met |",
+		"| failover | kill -9 of a worker (not the leader) running 66 units -> all of its tasks RUNNING on the others | 3.80 | 5.50, 3.80 | < 5s: met |",
+		"| failover, every unit | the same, until its connector instances run too | 4.00 | 6.00, 4.00 | |",
 		"| failover, first unit | the same, until the first of them is RUNNING on another worker (detection + rebalance; the rest is starting them) | 3.20 | 3.50, 3.20 | |",
 		"worker0 60 MiB",
 	} {

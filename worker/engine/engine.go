@@ -118,6 +118,9 @@ type Options struct {
 	// Live, when set, is asked by tasks right before each write; false
 	// stops them (taskrun.ErrFenced): the worker lost its membership.
 	Live func() bool
+	// MaxConcurrentLaunches bounds the plugin processes starting at once
+	// (tasks first); 0: twice the CPUs, at least 4.
+	MaxConcurrentLaunches int
 }
 
 // Engine runs connectors and tasks.
@@ -130,6 +133,7 @@ type Engine struct {
 	tasks      map[taskID]*runningTask
 	desired    Desired
 	closed     bool
+	launches   *launchGate
 }
 
 type taskID struct {
@@ -145,7 +149,8 @@ func New(opts Options) *Engine {
 	if opts.Launch == nil {
 		opts.Launch = plugins.Launch
 	}
-	return &Engine{opts: opts, connectors: map[string]*runningConnector{}, tasks: map[taskID]*runningTask{}, desired: Desired{}}
+	return &Engine{opts: opts, connectors: map[string]*runningConnector{}, tasks: map[taskID]*runningTask{}, desired: Desired{},
+		launches: newLaunchGate(opts.MaxConcurrentLaunches)}
 }
 
 // ErrClosed is returned by calls after Close.

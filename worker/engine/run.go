@@ -64,20 +64,26 @@ func (rc *runningConnector) stop(context.Context) {
 	<-rc.done
 }
 
-func (e *Engine) launch(ctx context.Context, class string) (*plugins.Process, pluginpb.ConnectorType, error) {
+func (e *Engine) launch(ctx context.Context, class string, prio int) (*plugins.Process, pluginpb.ConnectorType, error) {
 	path, typ, err := e.opts.Plugins.Binary(class)
 	if err != nil {
 		return nil, typ, err
 	}
+	if err := e.launches.acquire(ctx, prio); err != nil {
+		return nil, typ, err
+	}
+	defer e.launches.release()
 	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	start := time.Now()
 	p, err := e.opts.Launch(lctx, path, e.opts.Logger)
+	e.opts.Logger.Debug("plugin process started", "class", class, "took", time.Since(start), "err", err)
 	return p, typ, err
 }
 
 func (e *Engine) runConnector(ctx context.Context, rc *runningConnector, want Connector) error {
 	class := want.Config["connector.class"]
-	proc, _, err := e.launch(ctx, class)
+	proc, _, err := e.launch(ctx, class, launchConnector)
 	if err != nil {
 		return err
 	}
@@ -210,7 +216,7 @@ func (rt *runningTask) stop(context.Context) {
 
 func (e *Engine) runTask(ctx context.Context, rt *runningTask, cfg map[string]string) error {
 	class := cfg["connector.class"]
-	proc, typ, err := e.launch(ctx, class)
+	proc, typ, err := e.launch(ctx, class, launchTask)
 	if err != nil {
 		return err
 	}
@@ -267,6 +273,7 @@ func (e *Engine) runTask(ctx context.Context, rt *runningTask, cfg map[string]st
 }
 
 func (e *Engine) running(rt *runningTask) {
+	e.opts.Logger.Debug("task running", "connector", rt.id.connector, "task", rt.id.task)
 	rt.set(StateRunning)
 	e.opts.States.TaskState(rt.id.connector, rt.id.task, StateRunning, "")
 }

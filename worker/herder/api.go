@@ -36,16 +36,17 @@ func (h *Herder) Ready(context.Context) error {
 }
 
 func (h *Herder) Connectors(ctx context.Context) ([]string, error) {
-	if err := h.configs.ReadToEnd(ctx); err != nil {
+	if err := rest.ReadOnce(ctx, h.configs, h.configs.ReadToEnd); err != nil {
 		return nil, err
 	}
 	return sortedKeys(h.configs.Snapshot().Connectors), nil
 }
 
-// snapshotOf reads the config topic to the end and returns a connector's
+// snapshotOf reads the config topic to the end (once per read scope:
+// rest.ReadOnce) and returns a connector's
 // part of it, or NotFound.
 func (h *Herder) snapshotOf(ctx context.Context, name string) (configstore.State, map[string]string, error) {
-	if err := h.configs.ReadToEnd(ctx); err != nil {
+	if err := rest.ReadOnce(ctx, h.configs, h.configs.ReadToEnd); err != nil {
 		return configstore.State{}, nil, err
 	}
 	snap := h.configs.Snapshot()
@@ -102,7 +103,7 @@ func (h *Herder) ConnectorStatus(ctx context.Context, name string) (rest.Connect
 	if err != nil {
 		return rest.ConnectorStateInfo{}, err
 	}
-	if err := h.status.ReadToEnd(ctx); err != nil {
+	if err := rest.ReadOnce(ctx, h.status, h.status.ReadToEnd); err != nil {
 		return rest.ConnectorStateInfo{}, err
 	}
 	out := rest.ConnectorStateInfo{Name: name, Tasks: []rest.TaskState{}, Type: h.typeOf(cfg["connector.class"])}

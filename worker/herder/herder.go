@@ -72,17 +72,19 @@ type Config struct {
 
 // Herder runs connectors and serves the REST operations.
 type Herder struct {
-	cfg       Config
-	log       *slog.Logger
-	registry  *plugins.Registry
-	configs   *configstore.Store
-	offsets   *offsetstore.Store
-	status    *statusstore.Store
-	producer  *kgo.Client
-	admin     *kadm.Client
-	engine    *engine.Engine
-	clusterID string
-	ready     atomic.Bool
+	cfg      Config
+	log      *slog.Logger
+	registry *plugins.Registry
+	configs  *configstore.Store
+	offsets  *offsetstore.Store
+	status   *statusstore.Store
+	producer *kgo.Client
+	admin    *kadm.Client
+	engine   *engine.Engine
+	// validators runs Validate in one kept plugin process per binary.
+	validators *plugins.Validators
+	clusterID  string
+	ready      atomic.Bool
 	// closing is set by Close; statusDown once a status write timed out
 	// during it (see statusWrite).
 	closing, statusDown atomic.Bool
@@ -128,7 +130,8 @@ func Open(ctx context.Context, cfg Config) (h *Herder, err error) {
 		cfg.OffsetFlushInterval = time.Second
 	}
 	h = &Herder{cfg: cfg, log: cfg.Logger, changed: make(chan struct{}, 1), writing: make(chan struct{}, 1), running: make(chan struct{}, 1),
-		restartReq: make(chan struct{}, 1), http: &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}}
+		restartReq: make(chan struct{}, 1), http: &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()},
+		validators: plugins.NewValidators(cfg.Logger, time.Minute)}
 	built := h // the error returns below set h to nil
 	defer func() {
 		if err != nil {
@@ -417,6 +420,7 @@ func (h *Herder) closeResources() error {
 	if h.engine != nil {
 		errs = append(errs, h.engine.Close())
 	}
+	errs = append(errs, h.validators.Close())
 	for _, c := range []interface{ Close() error }{h.configs, h.offsets, h.status} {
 		if c != nil && !isNilStore(c) {
 			errs = append(errs, c.Close())

@@ -10,7 +10,6 @@ import (
 	"github.com/tributary-data/tributary/connect"
 	"github.com/tributary-data/tributary/connect/converter"
 	"github.com/tributary-data/tributary/connect/transforms"
-	"github.com/tributary-data/tributary/plugins"
 	"github.com/tributary-data/tributary/plugins/pluginpb"
 	"github.com/tributary-data/tributary/worker/rest"
 )
@@ -150,20 +149,16 @@ func (h *Herder) validate(ctx context.Context, config map[string]string) (connec
 	return out, nil
 }
 
-// pluginValidate runs the connector's ConfigDef and Validate in a plugin process.
+// pluginValidate runs the connector's ConfigDef and Validate in the plugin
+// binary's validator process (plugins.Validators).
 func (h *Herder) pluginValidate(ctx context.Context, c *pluginpb.ConnectorClass, config map[string]string) (map[string][]string, error) {
 	path, _, err := h.registry.Binary(c.Class)
 	if err != nil {
 		return nil, err
 	}
-	p, err := plugins.Launch(ctx, path, h.log)
+	resp, err := h.validators.Validate(ctx, path, &pluginpb.ValidateRequest{Class: c.Class, Config: config})
 	if err != nil {
-		return nil, err
-	}
-	defer p.Kill()
-	resp, err := p.Plugin.Validate(ctx, &pluginpb.ValidateRequest{Class: c.Class, Config: config})
-	if err != nil {
-		return nil, fmt.Errorf("validating with %s: %w", c.Class, p.Err(err))
+		return nil, fmt.Errorf("validating with %s: %w", c.Class, err)
 	}
 	out := map[string][]string{}
 	for k, e := range resp.Errors {

@@ -263,7 +263,7 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) listConnectors(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
+	ctx := WithReadScope(r.Context()) // one read of each topic for every connector listed
 	names, err := s.opts.Herder.Connectors(ctx)
 	if err != nil {
 		return err

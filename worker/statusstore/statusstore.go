@@ -12,7 +12,13 @@
 //	status-task-<name>-<id>                 same as the connector status
 //	status-topic-<topic>:connector-<name>   {"topic":{"name":"<topic>","connector":"<name>","task":0,"discoverTimestamp":1700000000000}}
 //
-// trace is null unless the connector or task failed. Writing the state
+// trace is null unless the connector or task failed. Readers ignore an
+// UNASSIGNED or FAILED record from another worker with an older generation
+// than the status they hold (stale): Kafka's putSafe refuses such writes on
+// the writer's side, from what that writer has read so far, but a worker
+// that was paused or cut off writes from a stale view, and two workers'
+// writes can reach the topic out of order; the rule on the read side keeps
+// every reader's view right whatever the order. Writing the state
 // DESTROYED writes a tombstone, as Kafka does. A tombstone of a connector's
 // status also forgets its task statuses (as in Kafka). Task ids follow the
 // last '-' of the key, connector names may contain '-'; topic names cannot
@@ -195,6 +201,13 @@ func canWriteSafely(cur Status, known bool, st Status) bool {
 	return !known || cur.WorkerID == st.WorkerID || cur.Generation <= st.Generation
 }
 
+// stale reports whether st, read after cur, is a late report of a worker
+// that no longer runs the unit: UNASSIGNED or FAILED, from another worker,
+// in an older generation (the read side of canWriteSafely).
+func stale(cur, st Status) bool {
+	return (st.State == Unassigned || st.State == Failed) && !canWriteSafely(cur, true, st)
+}
+
 // PutConnector writes a connector's status (DESTROYED: a tombstone).
 func (s *Store) PutConnector(ctx context.Context, name string, st Status) error {
 	if err := checkStatus(name, st); err != nil {
@@ -367,6 +380,10 @@ func (s *Store) apply(r kafkalog.Record) {
 			bad(err)
 			return
 		}
+		if cur, ok := s.connectors[name]; ok && stale(cur, st) {
+			s.logger.Debug("ignoring a stale status", "key", key, "state", st.State, "worker", st.WorkerID, "generation", st.Generation, "current_worker", cur.WorkerID, "current_generation", cur.Generation)
+			return
+		}
 		s.connectors[name] = st
 	case strings.HasPrefix(key, "status-task-"):
 		rest := strings.TrimPrefix(key, "status-task-")
@@ -391,6 +408,10 @@ func (s *Store) apply(r kafkalog.Record) {
 		st, err := parseStatus(r.Value)
 		if err != nil {
 			bad(err)
+			return
+		}
+		if cur, ok := s.tasks[name][id]; ok && stale(cur, st) {
+			s.logger.Debug("ignoring a stale status", "key", key, "state", st.State, "worker", st.WorkerID, "generation", st.Generation, "current_worker", cur.WorkerID, "current_generation", cur.Generation)
 			return
 		}
 		if s.tasks[name] == nil {

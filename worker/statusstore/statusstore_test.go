@@ -86,6 +86,32 @@ func TestStore(t *testing.T) {
 			if got, _ := s.Task("sink-a-1", 1); got.State != Restarting {
 				t.Fatalf("task 1 = %+v", got)
 			}
+			// Unsafe writes of a stale UNASSIGNED or FAILED (a paused worker's
+			// late reports) are ignored by readers; a stale RUNNING is not,
+			// nor the same worker's, nor a newer generation's.
+			cur := Status{State: Running, WorkerID: "10.0.0.9:8083", Generation: 7}
+			must(s.PutTask(ctx, "sink-a-1", 1, cur))
+			must(s.PutTask(ctx, "sink-a-1", 1, Status{State: Unassigned, WorkerID: "10.0.0.3:8083", Generation: 6}))
+			must(s.PutTask(ctx, "sink-a-1", 1, Status{State: Failed, Trace: "late", WorkerID: "10.0.0.3:8083", Generation: 6}))
+			must(s.PutConnector(ctx, "other", Status{State: Unassigned, WorkerID: "10.0.0.3:8083", Generation: 2}))
+			must(s.ReadToEnd(ctx))
+			if got, _ := s.Task("sink-a-1", 1); got != cur {
+				t.Fatalf("after stale reports, task 1 = %+v, want %+v", got, cur)
+			}
+			if got, _ := s.Connector("other"); got != running {
+				t.Fatalf("after a stale report, connector other = %+v, want %+v", got, running)
+			}
+			for _, st := range []Status{
+				{State: Unassigned, WorkerID: "10.0.0.9:8083", Generation: 6}, // the same worker
+				{State: Unassigned, WorkerID: "10.0.0.3:8083", Generation: 8}, // newer
+				{State: Running, WorkerID: "10.0.0.4:8083", Generation: 1},    // not a stale-able state
+			} {
+				must(s.PutTask(ctx, "sink-a-1", 1, st))
+				must(s.ReadToEnd(ctx))
+				if got, _ := s.Task("sink-a-1", 1); got != st {
+					t.Fatalf("task 1 = %+v after writing %+v", got, st)
+				}
+			}
 
 			// Reset topics, delete the connector.
 			must(s.ResetTopics(ctx, "sink-a-1"))
