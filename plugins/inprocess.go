@@ -131,6 +131,10 @@ func (c *inProcessClient) StopTask(ctx context.Context, in *pluginpb.StopRequest
 	return unary(ctx, "StopTask", c.s.StopTask, in)
 }
 
+func (c *inProcessClient) Metrics(ctx context.Context, in *pluginpb.MetricsRequest, _ ...grpc.CallOption) (*pluginpb.MetricsResponse, error) {
+	return unary(ctx, "Metrics", c.s.Metrics, in)
+}
+
 // chanStream is both ends of an in-process server-streaming call: the
 // handler's Send hands each message to the client's Recv over an
 // unbuffered channel.

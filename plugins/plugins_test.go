@@ -232,3 +232,26 @@ func TestPluginRunByHandExplainsItself(t *testing.T) {
 		t.Fatalf("exit %v, output %q", err, out)
 	}
 }
+
+// A task's own gauges (connect.MetricsReporter) reach the worker through
+// Metrics; names Prometheus would refuse are dropped.
+func TestTaskMetrics(t *testing.T) {
+	p := launch(t)
+	ctx := ctxT(t)
+	if resp, err := p.Plugin.Metrics(ctx, &pluginpb.MetricsRequest{}); err != nil || len(resp.Metrics) != 0 {
+		t.Fatalf("before a task runs: %v, %v; want no gauges", resp, err)
+	}
+	if _, err := p.Plugin.StartSourceTask(ctx, &pluginpb.StartSourceTaskRequest{Class: "test.Source", Config: map[string]string{"topic": "out", "task": "0"}}); err != nil {
+		t.Fatal(p.Err(err))
+	}
+	if _, err := p.Plugin.Poll(ctx, &pluginpb.PollRequest{}); err != nil {
+		t.Fatal(p.Err(err))
+	}
+	resp, err := p.Plugin.Metrics(ctx, &pluginpb.MetricsRequest{})
+	if err != nil {
+		t.Fatal(p.Err(err))
+	}
+	if len(resp.Metrics) != 1 || resp.Metrics[0].Name != "test_polled_records" || resp.Metrics[0].Value < 3 {
+		t.Fatalf("gauges %v, want test_polled_records >= 3 only", resp.Metrics)
+	}
+}

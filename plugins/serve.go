@@ -220,6 +220,42 @@ func (s *server) class(name string) (Class, error) {
 	return Class{}, status.Errorf(codes.NotFound, "this plugin has no connector class %q", name)
 }
 
+// Metrics returns the running task's own gauges (connect.MetricsReporter),
+// dropping any whose name is not a valid Prometheus name suffix.
+func (s *server) Metrics(context.Context, *pluginpb.MetricsRequest) (*pluginpb.MetricsResponse, error) {
+	s.mu.Lock()
+	var r connect.MetricsReporter
+	switch {
+	case s.source != nil:
+		r, _ = s.source.(connect.MetricsReporter)
+	case s.sink != nil:
+		r, _ = s.sink.(connect.MetricsReporter)
+	}
+	s.mu.Unlock()
+	resp := &pluginpb.MetricsResponse{}
+	if r == nil {
+		return resp, nil
+	}
+	for _, m := range r.Metrics() {
+		if validMetricName(m.Name) {
+			resp.Metrics = append(resp.Metrics, &pluginpb.Metric{Name: m.Name, Help: m.Help, Value: m.Value})
+		}
+	}
+	return resp, nil
+}
+
+func validMetricName(n string) bool {
+	if n == "" || len(n) > 100 {
+		return false
+	}
+	for _, c := range n {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
 func (s *server) Describe(ctx context.Context, _ *pluginpb.DescribeRequest) (*pluginpb.DescribeResponse, error) {
 	resp := &pluginpb.DescribeResponse{ProtocolVersion: ProtocolVersion}
 	for _, c := range s.classes {

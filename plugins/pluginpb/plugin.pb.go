@@ -2087,6 +2087,146 @@ func (*SinkEvent_Rewind) isSinkEvent_Event() {}
 
 func (*SinkEvent_RequestCommit) isSinkEvent_Event() {}
 
+type MetricsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MetricsRequest) Reset() {
+	*x = MetricsRequest{}
+	mi := &file_plugin_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MetricsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MetricsRequest) ProtoMessage() {}
+
+func (x *MetricsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MetricsRequest.ProtoReflect.Descriptor instead.
+func (*MetricsRequest) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{37}
+}
+
+type MetricsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Metrics       []*Metric              `protobuf:"bytes,1,rep,name=metrics,proto3" json:"metrics,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MetricsResponse) Reset() {
+	*x = MetricsResponse{}
+	mi := &file_plugin_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MetricsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MetricsResponse) ProtoMessage() {}
+
+func (x *MetricsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MetricsResponse.ProtoReflect.Descriptor instead.
+func (*MetricsResponse) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *MetricsResponse) GetMetrics() []*Metric {
+	if x != nil {
+		return x.Metrics
+	}
+	return nil
+}
+
+type Metric struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"` // a Prometheus name suffix: [a-z0-9_]+
+	Help          string                 `protobuf:"bytes,2,opt,name=help,proto3" json:"help,omitempty"`
+	Value         float64                `protobuf:"fixed64,3,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Metric) Reset() {
+	*x = Metric{}
+	mi := &file_plugin_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Metric) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Metric) ProtoMessage() {}
+
+func (x *Metric) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Metric.ProtoReflect.Descriptor instead.
+func (*Metric) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *Metric) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Metric) GetHelp() string {
+	if x != nil {
+		return x.Help
+	}
+	return ""
+}
+
+func (x *Metric) GetValue() float64 {
+	if x != nil {
+		return x.Value
+	}
+	return 0
+}
+
 var File_plugin_proto protoreflect.FileDescriptor
 
 const file_plugin_proto_rawDesc = "" +
@@ -2232,11 +2372,18 @@ const file_plugin_proto_rawDesc = "" +
 	"\x06resume\x18\x02 \x01(\v2&.tributary.plugin.v1.PartitionsRequestH\x00R\x06resume\x12B\n" +
 	"\x06rewind\x18\x03 \x01(\v2(.tributary.plugin.v1.PartitionOffsetNextH\x00R\x06rewind\x12'\n" +
 	"\x0erequest_commit\x18\x04 \x01(\bH\x00R\rrequestCommitB\a\n" +
-	"\x05event*c\n" +
+	"\x05event\"\x10\n" +
+	"\x0eMetricsRequest\"H\n" +
+	"\x0fMetricsResponse\x125\n" +
+	"\ametrics\x18\x01 \x03(\v2\x1b.tributary.plugin.v1.MetricR\ametrics\"F\n" +
+	"\x06Metric\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04help\x18\x02 \x01(\tR\x04help\x12\x14\n" +
+	"\x05value\x18\x03 \x01(\x01R\x05value*c\n" +
 	"\rConnectorType\x12\x1e\n" +
 	"\x1aCONNECTOR_TYPE_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15CONNECTOR_TYPE_SOURCE\x10\x01\x12\x17\n" +
-	"\x13CONNECTOR_TYPE_SINK\x10\x022\xcc\v\n" +
+	"\x13CONNECTOR_TYPE_SINK\x10\x022\xa2\f\n" +
 	"\x06Plugin\x12W\n" +
 	"\bDescribe\x12$.tributary.plugin.v1.DescribeRequest\x1a%.tributary.plugin.v1.DescribeResponse\x12W\n" +
 	"\bValidate\x12$.tributary.plugin.v1.ValidateRequest\x1a%.tributary.plugin.v1.ValidateResponse\x12i\n" +
@@ -2254,7 +2401,8 @@ const file_plugin_proto_rawDesc = "" +
 	"\x05Flush\x12!.tributary.plugin.v1.FlushRequest\x1a\".tributary.plugin.v1.FlushResponse\x12V\n" +
 	"\n" +
 	"SinkEvents\x12&.tributary.plugin.v1.SinkEventsRequest\x1a\x1e.tributary.plugin.v1.SinkEvent0\x01\x12O\n" +
-	"\bStopTask\x12 .tributary.plugin.v1.StopRequest\x1a!.tributary.plugin.v1.StopResponseB6Z4github.com/tributary-data/tributary/plugins/pluginpbb\x06proto3"
+	"\bStopTask\x12 .tributary.plugin.v1.StopRequest\x1a!.tributary.plugin.v1.StopResponse\x12T\n" +
+	"\aMetrics\x12#.tributary.plugin.v1.MetricsRequest\x1a$.tributary.plugin.v1.MetricsResponseB6Z4github.com/tributary-data/tributary/plugins/pluginpbb\x06proto3"
 
 var (
 	file_plugin_proto_rawDescOnce sync.Once
@@ -2269,7 +2417,7 @@ func file_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
+var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
 var file_plugin_proto_goTypes = []any{
 	(ConnectorType)(0),             // 0: tributary.plugin.v1.ConnectorType
 	(*ConnectorClass)(nil),         // 1: tributary.plugin.v1.ConnectorClass
@@ -2309,27 +2457,30 @@ var file_plugin_proto_goTypes = []any{
 	(*FlushResponse)(nil),          // 35: tributary.plugin.v1.FlushResponse
 	(*SinkEventsRequest)(nil),      // 36: tributary.plugin.v1.SinkEventsRequest
 	(*SinkEvent)(nil),              // 37: tributary.plugin.v1.SinkEvent
-	nil,                            // 38: tributary.plugin.v1.ValidateRequest.ConfigEntry
-	nil,                            // 39: tributary.plugin.v1.ValidateResponse.ErrorsEntry
-	nil,                            // 40: tributary.plugin.v1.StartConnectorRequest.ConfigEntry
-	nil,                            // 41: tributary.plugin.v1.TaskConfig.ConfigEntry
-	nil,                            // 42: tributary.plugin.v1.StartSourceTaskRequest.ConfigEntry
-	nil,                            // 43: tributary.plugin.v1.StartSinkTaskRequest.ConfigEntry
+	(*MetricsRequest)(nil),         // 38: tributary.plugin.v1.MetricsRequest
+	(*MetricsResponse)(nil),        // 39: tributary.plugin.v1.MetricsResponse
+	(*Metric)(nil),                 // 40: tributary.plugin.v1.Metric
+	nil,                            // 41: tributary.plugin.v1.ValidateRequest.ConfigEntry
+	nil,                            // 42: tributary.plugin.v1.ValidateResponse.ErrorsEntry
+	nil,                            // 43: tributary.plugin.v1.StartConnectorRequest.ConfigEntry
+	nil,                            // 44: tributary.plugin.v1.TaskConfig.ConfigEntry
+	nil,                            // 45: tributary.plugin.v1.StartSourceTaskRequest.ConfigEntry
+	nil,                            // 46: tributary.plugin.v1.StartSinkTaskRequest.ConfigEntry
 }
 var file_plugin_proto_depIdxs = []int32{
 	0,  // 0: tributary.plugin.v1.ConnectorClass.type:type_name -> tributary.plugin.v1.ConnectorType
 	1,  // 1: tributary.plugin.v1.DescribeResponse.classes:type_name -> tributary.plugin.v1.ConnectorClass
-	38, // 2: tributary.plugin.v1.ValidateRequest.config:type_name -> tributary.plugin.v1.ValidateRequest.ConfigEntry
-	39, // 3: tributary.plugin.v1.ValidateResponse.errors:type_name -> tributary.plugin.v1.ValidateResponse.ErrorsEntry
-	40, // 4: tributary.plugin.v1.StartConnectorRequest.config:type_name -> tributary.plugin.v1.StartConnectorRequest.ConfigEntry
-	41, // 5: tributary.plugin.v1.TaskConfig.config:type_name -> tributary.plugin.v1.TaskConfig.ConfigEntry
+	41, // 2: tributary.plugin.v1.ValidateRequest.config:type_name -> tributary.plugin.v1.ValidateRequest.ConfigEntry
+	42, // 3: tributary.plugin.v1.ValidateResponse.errors:type_name -> tributary.plugin.v1.ValidateResponse.ErrorsEntry
+	43, // 4: tributary.plugin.v1.StartConnectorRequest.config:type_name -> tributary.plugin.v1.StartConnectorRequest.ConfigEntry
+	44, // 5: tributary.plugin.v1.TaskConfig.config:type_name -> tributary.plugin.v1.TaskConfig.ConfigEntry
 	10, // 6: tributary.plugin.v1.TaskConfigsResponse.tasks:type_name -> tributary.plugin.v1.TaskConfig
-	42, // 7: tributary.plugin.v1.StartSourceTaskRequest.config:type_name -> tributary.plugin.v1.StartSourceTaskRequest.ConfigEntry
+	45, // 7: tributary.plugin.v1.StartSourceTaskRequest.config:type_name -> tributary.plugin.v1.StartSourceTaskRequest.ConfigEntry
 	16, // 8: tributary.plugin.v1.StartSourceTaskRequest.offsets:type_name -> tributary.plugin.v1.PartitionOffset
 	19, // 9: tributary.plugin.v1.ProducedRecord.headers:type_name -> tributary.plugin.v1.Header
 	20, // 10: tributary.plugin.v1.PollResponse.records:type_name -> tributary.plugin.v1.ProducedRecord
 	16, // 11: tributary.plugin.v1.CommitSourceRequest.committed:type_name -> tributary.plugin.v1.PartitionOffset
-	43, // 12: tributary.plugin.v1.StartSinkTaskRequest.config:type_name -> tributary.plugin.v1.StartSinkTaskRequest.ConfigEntry
+	46, // 12: tributary.plugin.v1.StartSinkTaskRequest.config:type_name -> tributary.plugin.v1.StartSinkTaskRequest.ConfigEntry
 	26, // 13: tributary.plugin.v1.PartitionsRequest.partitions:type_name -> tributary.plugin.v1.TopicPartition
 	19, // 14: tributary.plugin.v1.ConsumedRecord.headers:type_name -> tributary.plugin.v1.Header
 	29, // 15: tributary.plugin.v1.PutRequest.records:type_name -> tributary.plugin.v1.ConsumedRecord
@@ -2339,44 +2490,47 @@ var file_plugin_proto_depIdxs = []int32{
 	27, // 19: tributary.plugin.v1.SinkEvent.pause:type_name -> tributary.plugin.v1.PartitionsRequest
 	27, // 20: tributary.plugin.v1.SinkEvent.resume:type_name -> tributary.plugin.v1.PartitionsRequest
 	33, // 21: tributary.plugin.v1.SinkEvent.rewind:type_name -> tributary.plugin.v1.PartitionOffsetNext
-	5,  // 22: tributary.plugin.v1.ValidateResponse.ErrorsEntry.value:type_name -> tributary.plugin.v1.KeyErrors
-	2,  // 23: tributary.plugin.v1.Plugin.Describe:input_type -> tributary.plugin.v1.DescribeRequest
-	4,  // 24: tributary.plugin.v1.Plugin.Validate:input_type -> tributary.plugin.v1.ValidateRequest
-	7,  // 25: tributary.plugin.v1.Plugin.StartConnector:input_type -> tributary.plugin.v1.StartConnectorRequest
-	9,  // 26: tributary.plugin.v1.Plugin.TaskConfigs:input_type -> tributary.plugin.v1.TaskConfigsRequest
-	12, // 27: tributary.plugin.v1.Plugin.ConnectorEvents:input_type -> tributary.plugin.v1.ConnectorEventsRequest
-	14, // 28: tributary.plugin.v1.Plugin.StopConnector:input_type -> tributary.plugin.v1.StopRequest
-	17, // 29: tributary.plugin.v1.Plugin.StartSourceTask:input_type -> tributary.plugin.v1.StartSourceTaskRequest
-	21, // 30: tributary.plugin.v1.Plugin.Poll:input_type -> tributary.plugin.v1.PollRequest
-	23, // 31: tributary.plugin.v1.Plugin.CommitSource:input_type -> tributary.plugin.v1.CommitSourceRequest
-	25, // 32: tributary.plugin.v1.Plugin.StartSinkTask:input_type -> tributary.plugin.v1.StartSinkTaskRequest
-	27, // 33: tributary.plugin.v1.Plugin.OpenPartitions:input_type -> tributary.plugin.v1.PartitionsRequest
-	27, // 34: tributary.plugin.v1.Plugin.ClosePartitions:input_type -> tributary.plugin.v1.PartitionsRequest
-	30, // 35: tributary.plugin.v1.Plugin.Put:input_type -> tributary.plugin.v1.PutRequest
-	34, // 36: tributary.plugin.v1.Plugin.Flush:input_type -> tributary.plugin.v1.FlushRequest
-	36, // 37: tributary.plugin.v1.Plugin.SinkEvents:input_type -> tributary.plugin.v1.SinkEventsRequest
-	14, // 38: tributary.plugin.v1.Plugin.StopTask:input_type -> tributary.plugin.v1.StopRequest
-	3,  // 39: tributary.plugin.v1.Plugin.Describe:output_type -> tributary.plugin.v1.DescribeResponse
-	6,  // 40: tributary.plugin.v1.Plugin.Validate:output_type -> tributary.plugin.v1.ValidateResponse
-	8,  // 41: tributary.plugin.v1.Plugin.StartConnector:output_type -> tributary.plugin.v1.StartConnectorResponse
-	11, // 42: tributary.plugin.v1.Plugin.TaskConfigs:output_type -> tributary.plugin.v1.TaskConfigsResponse
-	13, // 43: tributary.plugin.v1.Plugin.ConnectorEvents:output_type -> tributary.plugin.v1.ConnectorEvent
-	15, // 44: tributary.plugin.v1.Plugin.StopConnector:output_type -> tributary.plugin.v1.StopResponse
-	18, // 45: tributary.plugin.v1.Plugin.StartSourceTask:output_type -> tributary.plugin.v1.StartTaskResponse
-	22, // 46: tributary.plugin.v1.Plugin.Poll:output_type -> tributary.plugin.v1.PollResponse
-	24, // 47: tributary.plugin.v1.Plugin.CommitSource:output_type -> tributary.plugin.v1.CommitSourceResponse
-	18, // 48: tributary.plugin.v1.Plugin.StartSinkTask:output_type -> tributary.plugin.v1.StartTaskResponse
-	28, // 49: tributary.plugin.v1.Plugin.OpenPartitions:output_type -> tributary.plugin.v1.PartitionsResponse
-	28, // 50: tributary.plugin.v1.Plugin.ClosePartitions:output_type -> tributary.plugin.v1.PartitionsResponse
-	32, // 51: tributary.plugin.v1.Plugin.Put:output_type -> tributary.plugin.v1.PutResponse
-	35, // 52: tributary.plugin.v1.Plugin.Flush:output_type -> tributary.plugin.v1.FlushResponse
-	37, // 53: tributary.plugin.v1.Plugin.SinkEvents:output_type -> tributary.plugin.v1.SinkEvent
-	15, // 54: tributary.plugin.v1.Plugin.StopTask:output_type -> tributary.plugin.v1.StopResponse
-	39, // [39:55] is the sub-list for method output_type
-	23, // [23:39] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	40, // 22: tributary.plugin.v1.MetricsResponse.metrics:type_name -> tributary.plugin.v1.Metric
+	5,  // 23: tributary.plugin.v1.ValidateResponse.ErrorsEntry.value:type_name -> tributary.plugin.v1.KeyErrors
+	2,  // 24: tributary.plugin.v1.Plugin.Describe:input_type -> tributary.plugin.v1.DescribeRequest
+	4,  // 25: tributary.plugin.v1.Plugin.Validate:input_type -> tributary.plugin.v1.ValidateRequest
+	7,  // 26: tributary.plugin.v1.Plugin.StartConnector:input_type -> tributary.plugin.v1.StartConnectorRequest
+	9,  // 27: tributary.plugin.v1.Plugin.TaskConfigs:input_type -> tributary.plugin.v1.TaskConfigsRequest
+	12, // 28: tributary.plugin.v1.Plugin.ConnectorEvents:input_type -> tributary.plugin.v1.ConnectorEventsRequest
+	14, // 29: tributary.plugin.v1.Plugin.StopConnector:input_type -> tributary.plugin.v1.StopRequest
+	17, // 30: tributary.plugin.v1.Plugin.StartSourceTask:input_type -> tributary.plugin.v1.StartSourceTaskRequest
+	21, // 31: tributary.plugin.v1.Plugin.Poll:input_type -> tributary.plugin.v1.PollRequest
+	23, // 32: tributary.plugin.v1.Plugin.CommitSource:input_type -> tributary.plugin.v1.CommitSourceRequest
+	25, // 33: tributary.plugin.v1.Plugin.StartSinkTask:input_type -> tributary.plugin.v1.StartSinkTaskRequest
+	27, // 34: tributary.plugin.v1.Plugin.OpenPartitions:input_type -> tributary.plugin.v1.PartitionsRequest
+	27, // 35: tributary.plugin.v1.Plugin.ClosePartitions:input_type -> tributary.plugin.v1.PartitionsRequest
+	30, // 36: tributary.plugin.v1.Plugin.Put:input_type -> tributary.plugin.v1.PutRequest
+	34, // 37: tributary.plugin.v1.Plugin.Flush:input_type -> tributary.plugin.v1.FlushRequest
+	36, // 38: tributary.plugin.v1.Plugin.SinkEvents:input_type -> tributary.plugin.v1.SinkEventsRequest
+	14, // 39: tributary.plugin.v1.Plugin.StopTask:input_type -> tributary.plugin.v1.StopRequest
+	38, // 40: tributary.plugin.v1.Plugin.Metrics:input_type -> tributary.plugin.v1.MetricsRequest
+	3,  // 41: tributary.plugin.v1.Plugin.Describe:output_type -> tributary.plugin.v1.DescribeResponse
+	6,  // 42: tributary.plugin.v1.Plugin.Validate:output_type -> tributary.plugin.v1.ValidateResponse
+	8,  // 43: tributary.plugin.v1.Plugin.StartConnector:output_type -> tributary.plugin.v1.StartConnectorResponse
+	11, // 44: tributary.plugin.v1.Plugin.TaskConfigs:output_type -> tributary.plugin.v1.TaskConfigsResponse
+	13, // 45: tributary.plugin.v1.Plugin.ConnectorEvents:output_type -> tributary.plugin.v1.ConnectorEvent
+	15, // 46: tributary.plugin.v1.Plugin.StopConnector:output_type -> tributary.plugin.v1.StopResponse
+	18, // 47: tributary.plugin.v1.Plugin.StartSourceTask:output_type -> tributary.plugin.v1.StartTaskResponse
+	22, // 48: tributary.plugin.v1.Plugin.Poll:output_type -> tributary.plugin.v1.PollResponse
+	24, // 49: tributary.plugin.v1.Plugin.CommitSource:output_type -> tributary.plugin.v1.CommitSourceResponse
+	18, // 50: tributary.plugin.v1.Plugin.StartSinkTask:output_type -> tributary.plugin.v1.StartTaskResponse
+	28, // 51: tributary.plugin.v1.Plugin.OpenPartitions:output_type -> tributary.plugin.v1.PartitionsResponse
+	28, // 52: tributary.plugin.v1.Plugin.ClosePartitions:output_type -> tributary.plugin.v1.PartitionsResponse
+	32, // 53: tributary.plugin.v1.Plugin.Put:output_type -> tributary.plugin.v1.PutResponse
+	35, // 54: tributary.plugin.v1.Plugin.Flush:output_type -> tributary.plugin.v1.FlushResponse
+	37, // 55: tributary.plugin.v1.Plugin.SinkEvents:output_type -> tributary.plugin.v1.SinkEvent
+	15, // 56: tributary.plugin.v1.Plugin.StopTask:output_type -> tributary.plugin.v1.StopResponse
+	39, // 57: tributary.plugin.v1.Plugin.Metrics:output_type -> tributary.plugin.v1.MetricsResponse
+	41, // [41:58] is the sub-list for method output_type
+	24, // [24:41] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_plugin_proto_init() }
@@ -2400,7 +2554,7 @@ func file_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugin_proto_rawDesc), len(file_plugin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   43,
+			NumMessages:   46,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -53,6 +53,7 @@ const (
 	Plugin_Flush_FullMethodName           = "/tributary.plugin.v1.Plugin/Flush"
 	Plugin_SinkEvents_FullMethodName      = "/tributary.plugin.v1.Plugin/SinkEvents"
 	Plugin_StopTask_FullMethodName        = "/tributary.plugin.v1.Plugin/StopTask"
+	Plugin_Metrics_FullMethodName         = "/tributary.plugin.v1.Plugin/Metrics"
 )
 
 // PluginClient is the client API for Plugin service.
@@ -83,6 +84,11 @@ type PluginClient interface {
 	// rewind, commit) until the task stops.
 	SinkEvents(ctx context.Context, in *SinkEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SinkEvent], error)
 	StopTask(ctx context.Context, in *StopRequest, opts ...grpc.CallOption) (*StopResponse, error)
+	// Metrics returns the gauges the running task exports itself
+	// (connect.MetricsReporter; none when it does not). Added in protocol
+	// version 1 after its first release: a worker treats Unimplemented from
+	// an older plugin as no gauges.
+	Metrics(ctx context.Context, in *MetricsRequest, opts ...grpc.CallOption) (*MetricsResponse, error)
 }
 
 type pluginClient struct {
@@ -271,6 +277,16 @@ func (c *pluginClient) StopTask(ctx context.Context, in *StopRequest, opts ...gr
 	return out, nil
 }
 
+func (c *pluginClient) Metrics(ctx context.Context, in *MetricsRequest, opts ...grpc.CallOption) (*MetricsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MetricsResponse)
+	err := c.cc.Invoke(ctx, Plugin_Metrics_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PluginServer is the server API for Plugin service.
 // All implementations must embed UnimplementedPluginServer
 // for forward compatibility.
@@ -299,6 +315,11 @@ type PluginServer interface {
 	// rewind, commit) until the task stops.
 	SinkEvents(*SinkEventsRequest, grpc.ServerStreamingServer[SinkEvent]) error
 	StopTask(context.Context, *StopRequest) (*StopResponse, error)
+	// Metrics returns the gauges the running task exports itself
+	// (connect.MetricsReporter; none when it does not). Added in protocol
+	// version 1 after its first release: a worker treats Unimplemented from
+	// an older plugin as no gauges.
+	Metrics(context.Context, *MetricsRequest) (*MetricsResponse, error)
 	mustEmbedUnimplementedPluginServer()
 }
 
@@ -356,6 +377,9 @@ func (UnimplementedPluginServer) SinkEvents(*SinkEventsRequest, grpc.ServerStrea
 }
 func (UnimplementedPluginServer) StopTask(context.Context, *StopRequest) (*StopResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method StopTask not implemented")
+}
+func (UnimplementedPluginServer) Metrics(context.Context, *MetricsRequest) (*MetricsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Metrics not implemented")
 }
 func (UnimplementedPluginServer) mustEmbedUnimplementedPluginServer() {}
 func (UnimplementedPluginServer) testEmbeddedByValue()                {}
@@ -652,6 +676,24 @@ func _Plugin_StopTask_Handler(srv interface{}, ctx context.Context, dec func(int
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Plugin_Metrics_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MetricsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PluginServer).Metrics(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Plugin_Metrics_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PluginServer).Metrics(ctx, req.(*MetricsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Plugin_ServiceDesc is the grpc.ServiceDesc for Plugin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -714,6 +756,10 @@ var Plugin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "StopTask",
 			Handler:    _Plugin_StopTask_Handler,
+		},
+		{
+			MethodName: "Metrics",
+			Handler:    _Plugin_Metrics_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

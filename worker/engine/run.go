@@ -7,6 +7,7 @@ import (
 	"maps"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tributary-data/tributary/plugins"
@@ -33,6 +34,7 @@ func (c *stateCell) swap(s string) bool {
 	return true
 }
 func (c *stateCell) failed() bool { c.mu.Lock(); defer c.mu.Unlock(); return c.state == StateFailed }
+func (c *stateCell) get() string  { c.mu.Lock(); defer c.mu.Unlock(); return c.state }
 
 // runningConnector is a connector instance in its plugin process; its
 // goroutine starts it, keeps its task configs current and follows its events.
@@ -178,6 +180,9 @@ type runningTask struct {
 	config map[string]string
 	cancel context.CancelFunc
 	done   chan struct{}
+	// plugin is the task's plugin client once its process started (for
+	// TaskGauges); nil before and after.
+	plugin atomic.Pointer[pluginpb.PluginClient]
 }
 
 func (e *Engine) startTask(id taskID, connConfig, taskConfig map[string]string) *runningTask {
@@ -221,6 +226,8 @@ func (e *Engine) runTask(ctx context.Context, rt *runningTask, cfg map[string]st
 		return err
 	}
 	defer proc.Kill()
+	rt.plugin.Store(&proc.Plugin)
+	defer rt.plugin.Store(nil)
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()

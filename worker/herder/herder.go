@@ -193,6 +193,11 @@ func Open(ctx context.Context, cfg Config) (h *Herder, err error) {
 		States: statesAdapter{h}, Producer: h.producer, ConsumerOpts: cfg.ClientOptions, Launch: cfg.Launch,
 		OffsetFlushInterval: cfg.OffsetFlushInterval, Logger: cfg.Logger, Metrics: metrics,
 	})
+	if cfg.Registerer != nil {
+		if err := cfg.Registerer.Register(h.engine.TaskGauges()); err != nil {
+			return nil, fmt.Errorf("registering task gauges: %w", err)
+		}
+	}
 	h.life, h.stop = context.WithCancel(context.Background())
 	if h.member, err = cluster.Join(h.life, cfg.Cluster.member(cfg), memberHandler{h}); err != nil {
 		h.stop()

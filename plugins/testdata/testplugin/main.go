@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/tributary-data/tributary/connect"
@@ -58,6 +59,16 @@ type sourceTask struct {
 	cfg     map[string]string
 	next    int64
 	retries int
+	polled  atomic.Int64 // for Metrics, which may run during Poll
+}
+
+// Metrics exports the records polled so far, and a gauge with a name the
+// plugin must drop.
+func (t *sourceTask) Metrics() []connect.Metric {
+	return []connect.Metric{
+		{Name: "test_polled_records", Help: "Records polled so far.", Value: float64(t.polled.Load())},
+		{Name: "Bad-Name", Value: 1},
+	}
 }
 
 func (t *sourceTask) Start(ctx context.Context, tc connect.SourceTaskContext, cfg map[string]string) error {
@@ -109,6 +120,7 @@ func (t *sourceTask) Poll(ctx context.Context) ([]connect.SourceRecord, error) {
 		})
 		t.next++
 	}
+	t.polled.Add(int64(n))
 	return out, nil
 }
 
