@@ -72,13 +72,16 @@ func (st *Struct) Validate() error { return st.validate("") }
 
 func (st *Struct) validate(prefix string) error {
 	for i, f := range st.schema.Fields {
+		// The field's path is built only when there is an error to report:
+		// this runs for every nested struct put, per record.
+		if validate(f.Schema, st.values[i], "") == nil {
+			continue
+		}
 		path := f.Name
 		if prefix != "" {
 			path = prefix + "." + f.Name
 		}
-		if err := validate(f.Schema, st.values[i], path); err != nil {
-			return err
-		}
+		return validate(f.Schema, st.values[i], path)
 	}
 	return nil
 }
