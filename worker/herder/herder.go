@@ -152,7 +152,10 @@ func Open(ctx context.Context, cfg Config) (h *Herder, err error) {
 
 	opts := append([]kgo.Opt{kgo.SeedBrokers(cfg.Brokers...), kgo.ClientID("tributary-worker-" + cfg.GroupID)}, cfg.ClientOptions...)
 	h.producer, err = kgo.NewClient(append(opts, kgo.AllowAutoTopicCreation(), kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.ProducerBatchMaxBytes(1<<20), kgo.MaxBufferedRecords(100_000), kgo.ProducerLinger(0),
+		// Buffered records are bounded in count and in bytes: CDC records
+		// with embedded schemas are kilobytes each, and 100,000 of them
+		// would hold hundreds of MB in the worker.
+		kgo.ProducerBatchMaxBytes(1<<20), kgo.MaxBufferedRecords(100_000), kgo.MaxBufferedBytes(32<<20), kgo.ProducerLinger(0),
 		// Kafka's producer default is compression.type=none (franz-go's is snappy).
 		kgo.ProducerBatchCompression(kgo.NoCompression()))...)
 	if err != nil {
