@@ -100,6 +100,11 @@ func RunSink(ctx context.Context, cfg SinkConfig) error {
 		if _, err := regexp.Compile(cfg.TopicsRegex); err != nil {
 			return fmt.Errorf("topics.regex %q: %w", cfg.TopicsRegex, err)
 		}
+		// A regex subscription finds new topics only when metadata is
+		// refreshed: every 10 s rather than the client default of 5 min,
+		// so a topic a CDC source creates for a new table reaches the sink
+		// at once. Worker-level client options set earlier still win.
+		opts = append([]kgo.Opt{kgo.MetadataMaxAge(10 * time.Second)}, opts...)
 		opts = append(opts, kgo.ConsumeRegex(), kgo.ConsumeTopics(cfg.TopicsRegex))
 	} else {
 		opts = append(opts, kgo.ConsumeTopics(cfg.Topics...))

@@ -290,3 +290,44 @@ func TestSourceRunnerRetriesAndDetectsHangs(t *testing.T) {
 		t.Fatalf("hung plugin: %v, want errHung", err)
 	}
 }
+
+// A topics.regex sink picks up a matching topic created after it started
+// within seconds (metadata refreshed every 10 s), not the client default of
+// minutes.
+func TestSinkRunnerRegexFindsNewTopics(t *testing.T) {
+	addr := testkafka.Broker(t)
+	prod := client(t, addr)
+	p := launch(t)
+	out := filepath.Join(t.TempDir(), "out.txt")
+	ctx := context.Background()
+	if _, err := p.Plugin.StartSinkTask(ctx, &pluginpb.StartSinkTaskRequest{Class: "test.Sink", Config: map[string]string{
+		"topic": "x", "file": out, "key.converter": "org.apache.kafka.connect.storage.StringConverter", "value.converter.schemas.enable": "false",
+	}}); err != nil {
+		t.Fatal(p.Err(err))
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- RunSink(runCtx, SinkConfig{Connector: "rx", Plugin: p.Plugin, PluginErr: p.Err, Brokers: []string{addr}, Group: "connect-rx",
+			TopicsRegex: `cdc\..*`, Producer: prod, OffsetFlushInterval: 50 * time.Millisecond})
+	}()
+	time.Sleep(2 * time.Second) // the consumer has joined with no matching topic
+	if err := prod.ProduceSync(ctx, &kgo.Record{Topic: "cdc.orders", Key: []byte("k"), Value: []byte(`{"i":1}`)}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	adm := kadm.NewClient(client(t, addr))
+	start := time.Now()
+	waitFor(t, 30*time.Second, "the record of the new topic committed", func() bool {
+		o, err := adm.FetchOffsets(ctx, "connect-rx")
+		if err != nil {
+			return false
+		}
+		c, ok := o.Lookup("cdc.orders", 0)
+		return ok && c.At == 1
+	})
+	t.Logf("a topic created after the sink started was consumed within %v", time.Since(start).Round(100*time.Millisecond))
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
