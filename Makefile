@@ -7,7 +7,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 # Test budget: the whole `make test` must stay under 20 minutes on 2 cores.
 TEST_TIMEOUT ?= 15m
 
-.PHONY: all build run test test-deps vet unit bench bench-broker bench-connect bench-cluster generate fuzz clean
+.PHONY: all build run test test-deps vet unit bench bench-broker bench-connect bench-cluster bench-postgres generate fuzz clean
 
 all: build
 
@@ -36,7 +36,7 @@ unit:
 	$(GO) test -race -timeout $(TEST_TIMEOUT) -count=1 ./broker/groups/ ./broker/commitlog/ ./broker/records/
 
 # Benchmarks print tables; compare ratios within one run (the machine is noisy).
-bench: bench-broker bench-connect bench-cluster
+bench: bench-broker bench-connect bench-cluster bench-postgres
 
 # BENCH_FLAGS e.g. "--runs 3 --brokers tributary,kfake,kfake-fsync --out bench.md".
 bench-broker: build
@@ -51,6 +51,12 @@ bench-connect: build
 # CLUSTER_BENCH_FLAGS e.g. "--runs 5 --connectors 200 --out cluster.md".
 bench-cluster: build
 	$(GO) run ./bench/clusterbench --tributary ./$(BIN)/tributary $(CLUSTER_BENCH_FLAGS)
+
+# Postgres CDC source end to end into the broker: snapshot of 1M rows, then
+# 500k streamed inserts; worker and plugin memory. Needs PostgreSQL
+# (`make test-deps`). CDC_BENCH_FLAGS e.g. "--rows 2000000 --runs 3 --out cdc.md".
+bench-postgres: build
+	$(GO) run ./bench/cdcbench --tributary ./$(BIN)/tributary $(CDC_BENCH_FLAGS)
 
 # Regenerates the committed gRPC code of the plugin boundary (plugins/pluginpb).
 generate:

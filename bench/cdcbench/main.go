@@ -1,0 +1,228 @@
+// Command cdcbench measures the Postgres CDC source connector end to end:
+// PostgreSQL -> `tributary-connector-postgres` (logical replication,
+// pgoutput) -> `tributary worker` -> `tributary broker`, all real processes
+// on this machine.
+//
+// Usage (from the repository root, after `make build`):
+//
+//	go run ./bench/cdcbench [--rows 1000000] [--stream-rows 500000] [--runs 2]
+//	    [--tributary ./bin/tributary] [--out FILE] [--work-dir DIR]
+//	    [--timeout 40m] [--pg-durable] [--set key=value ...]
+//
+// tributary-connector-postgres must sit next to --tributary (`make build`
+// puts both into ./bin). PostgreSQL comes from internal/testpg: a private
+// server (initdb into a temporary directory, wal_level=logical, 127.0.0.1
+// on a free port), by default with fsync, synchronous_commit and
+// full_page_writes off (--pg-durable turns them on); one server serves
+// every run, each run in a fresh database.
+//
+// Every run starts a fresh `tributary broker` and `tributary worker`
+// (offset.flush.interval.ms=1000, the worker's default converters: the
+// JsonConverter with schemas, as users get it; --set adds connector config
+// for experiments, and the report says so) and measures:
+//
+//  1. Snapshot: a table of --rows rows of about 100 bytes (id bigint
+//     primary key, name text, amount numeric(12,2), created timestamptz,
+//     flag bool) is loaded with COPY, vacuumed and analyzed, and a
+//     checkpoint taken, before the connector exists (and, as a reference
+//     for step 2, --stream-rows rows are inserted as step 2 inserts them
+//     into another table, dropped afterwards). The time runs from
+//     the POST of a PostgresCdcSource connector (snapshot.mode=initial, its
+//     own slot) until the topic bench.public.<table> holds --rows records
+//     (end offsets polled with ListOffsets every 100 ms).
+//  2. Streaming: 2 s after the snapshot (one offset flush later), two
+//     goroutines of this process insert --stream-rows more rows, each on
+//     its own connection, as fast as they can: COPY in transactions of
+//     1,000 rows (CDC sees committed transactions). Measured: the insert
+//     rate (first BEGIN to last COMMIT), the CDC rate (--stream-rows over
+//     the time from the first BEGIN until the topic holds every row) and
+//     the lag (last COMMIT to the topic holding the last record). At the
+//     end the topic must hold exactly the rows (more are reported as
+//     duplicates) and the slot's confirmed_flush_lsn must reach the WAL's
+//     end within 20 s (else the report says how far behind it stayed).
+//  3. Memory, sampled every 200 ms through the run: the worker's peak RSS
+//     (VmHWM), the plugin processes' (the worker's children: one for the
+//     connector instance, one for the task, and the validator the worker
+//     keeps for a minute after validating the POST) summed RSS at its
+//     peak, and the
+//     worker and the plugins together at their peak. PostgreSQL is not
+//     counted.
+//
+// CPU seconds per phase (worker, plugin processes, broker, PostgreSQL and
+// this process, which generates the inserts and polls) come from
+// /proc/PID/stat at the phase's start and end: the machine is shared by
+// all of them, and these figures say who used it.
+//
+// A run ends by deleting the connector (the worker then stops its plugin
+// processes gracefully), stopping the worker and the broker, and dropping
+// the slot and the database.
+//
+// Every run is listed; the table reports, per row, the best run (the
+// machine is shared and noisy: the best run is the least disturbed) and,
+// for memory, the highest. Progress goes to stderr; the report (markdown)
+// to stdout and --out. CDCBENCH_KEEP=1 keeps each run's directory
+// (process logs, broker data) under --work-dir.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Targets the report checks (the issue's).
+const (
+	targetCDC      = 50_000  // streamed rows/s
+	targetSnapshot = 150_000 // snapshot rows/s
+	targetRSSMB    = 150     // MB (10^6 bytes) of worker RSS
+)
+
+// pluginBinary is the plugin serving PostgresCdcSource.
+const pluginBinary = "tributary-connector-postgres"
+
+type options struct {
+	rows       int
+	streamRows int
+	runs       int
+	tributary  string
+	out        string
+	workDir    string
+	timeout    time.Duration
+	durable    bool
+	extra      map[string]string // --set: connector config added for experiments
+}
+
+// setFlag collects --set key=value pairs.
+type setFlag map[string]string
+
+func (f setFlag) String() string { return "" }
+
+func (f setFlag) Set(v string) error {
+	k, val, ok := strings.Cut(v, "=")
+	if !ok || strings.TrimSpace(k) == "" {
+		return fmt.Errorf("want key=value, got %q", v)
+	}
+	f[strings.TrimSpace(k)] = val
+	return nil
+}
+
+var errUsage = errors.New("usage")
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("cdcbench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&o.rows, "rows", 1_000_000, "rows of the table the snapshot reads")
+	fs.IntVar(&o.streamRows, "stream-rows", 500_000, "rows inserted while the connector streams")
+	fs.IntVar(&o.runs, "runs", 2, "runs; the best is reported, every run listed")
+	fs.StringVar(&o.tributary, "tributary", "./bin/tributary", "the tributary binary; "+pluginBinary+" must sit next to it")
+	fs.StringVar(&o.out, "out", "", "also write the report to this file")
+	fs.StringVar(&o.workDir, "work-dir", "", "where to put the runs' data (default: a temporary directory, removed at the end); PostgreSQL's lives in its own temporary directory")
+	fs.DurationVar(&o.timeout, "timeout", 40*time.Minute, "give up after this long")
+	fs.BoolVar(&o.durable, "pg-durable", false, "run PostgreSQL with fsync, synchronous_commit and full_page_writes on")
+	o.extra = map[string]string{}
+	fs.Var(setFlag(o.extra), "set", "key=value added to the connector's config, for experiments (e.g. value.converter.schemas.enable=false); repeatable; the report lists them")
+	if err := fs.Parse(args); err != nil {
+		return o, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	switch {
+	case fs.NArg() > 0:
+		return o, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	case o.rows < 1:
+		return o, fmt.Errorf("%w: --rows must be at least 1", errUsage)
+	case o.streamRows < 1:
+		return o, fmt.Errorf("%w: --stream-rows must be at least 1", errUsage)
+	case o.runs < 1:
+		return o, fmt.Errorf("%w: --runs must be at least 1", errUsage)
+	}
+	abs, err := filepath.Abs(o.tributary)
+	if err != nil {
+		return o, err
+	}
+	o.tributary = abs
+	for _, p := range []string{o.tributary, filepath.Join(filepath.Dir(o.tributary), pluginBinary)} {
+		if st, err := os.Stat(p); err != nil || st.Mode()&0o111 == 0 {
+			return o, fmt.Errorf("%w: %s is not an executable (run `make build`)", errUsage, p)
+		}
+	}
+	return o, nil
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run runs the benchmark and returns the exit code: 0, 1 on failure, 2 on a
+// usage error.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "cdcbench:", err)
+		return 2
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	report, err := bench(ctx, o, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "cdcbench:", err)
+		return 1
+	}
+	fmt.Fprint(stdout, report)
+	if o.out != "" {
+		if err := os.WriteFile(o.out, []byte(report), 0o644); err != nil {
+			fmt.Fprintln(stderr, "cdcbench:", err)
+			return 1
+		}
+	}
+	return 0
+}
+
+func bench(ctx context.Context, o options, logw io.Writer) (string, error) {
+	if o.workDir == "" {
+		d, err := os.MkdirTemp("", "cdcbench-")
+		if err != nil {
+			return "", err
+		}
+		defer os.RemoveAll(d)
+		o.workDir = d
+	} else if err := os.MkdirAll(o.workDir, 0o755); err != nil {
+		return "", err
+	}
+	logf := func(format string, a ...any) {
+		fmt.Fprintf(logw, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, a...)...)
+	}
+	logf("starting PostgreSQL (durable: %v)", o.durable)
+	pg, err := startPostgres(ctx, o.durable)
+	if err != nil {
+		return "", err
+	}
+	defer func() {
+		if err := pg.close(); err != nil {
+			logf("stopping PostgreSQL: %v", err)
+		}
+	}()
+	logf("PostgreSQL %s on %s:%d", pg.version, pg.srv.Host, pg.srv.Port)
+	var rs []result
+	for r := 1; r <= o.runs; r++ {
+		res, err := runOnce(ctx, o, pg, r, logf)
+		if err != nil {
+			return "", fmt.Errorf("run %d: %w", r, err)
+		}
+		logf("run %d: snapshot %.2f s (%s rows/s); inserts %s rows/s; CDC %.2f s (%s rows/s), lag %.2f s; worker peak %.0f MiB, plugins %.0f MiB, together %.0f MiB",
+			r, res.snapshot.Seconds(), thousands(res.snapshotRPS()), thousands(res.insertRPS()), res.cdc.Seconds(), thousands(res.cdcRPS()),
+			res.lag.Seconds(), res.workerHWM, res.pluginsRSS, res.totalRSS)
+		rs = append(rs, res)
+	}
+	return render(o, pg.version, rs), nil
+}
