@@ -7,7 +7,7 @@
 //
 //	go run ./bench/cdcbench [--rows 1000000] [--stream-rows 500000] [--runs 2]
 //	    [--tributary ./bin/tributary] [--out FILE] [--work-dir DIR]
-//	    [--timeout 40m] [--pg-durable] [--set key=value ...]
+//	    [--timeout 40m] [--pg-durable] [--converters schemas|schemaless|both] [--set key=value ...]
 //
 // tributary-connector-postgres must sit next to --tributary (`make build`
 // puts both into ./bin). PostgreSQL comes from internal/testpg: a private
@@ -16,10 +16,16 @@
 // full_page_writes off (--pg-durable turns them on); one server serves
 // every run, each run in a fresh database.
 //
+// It runs two converter setups (--converters), each with its own table:
+// "schemas", the worker's default (JsonConverter with an embedded schema in
+// every key and value, what a connector without converter keys gets; a CDC
+// record is then ~2.7 KB), and "schemaless" (JsonConverter with
+// schemas.enable=false in the connector config; ~0.45 KB), the usual choice
+// for CDC into JSON. --set adds connector config for experiments, and the
+// report says so.
+//
 // Every run starts a fresh `tributary broker` and `tributary worker`
-// (offset.flush.interval.ms=1000, the worker's default converters: the
-// JsonConverter with schemas, as users get it; --set adds connector config
-// for experiments, and the report says so) and measures:
+// (offset.flush.interval.ms=1000) and measures:
 //
 //  1. Snapshot: a table of --rows rows of about 100 bytes (id bigint
 //     primary key, name text, amount numeric(12,2), created timestamptz,
@@ -98,6 +104,27 @@ type options struct {
 	timeout    time.Duration
 	durable    bool
 	extra      map[string]string // --set: connector config added for experiments
+	converters string            // --converters: schemas, schemaless or both
+	variant    converterVariant  // the variant being run
+}
+
+// converterVariant is one converter setup the benchmark runs: the worker's
+// default (JsonConverter with an embedded schema in every record, what a
+// connector without converter keys gets), and JSON without schemas (set in
+// the connector config; records about 6x smaller, the common production
+// choice for CDC into JSON).
+type converterVariant struct {
+	name   string
+	what   string
+	config map[string]string
+}
+
+var variants = map[string]converterVariant{
+	"schemas": {name: "schemas", what: "default converters: JsonConverter with schemas (an embedded schema in every key and value)"},
+	"schemaless": {name: "schemaless", what: "JsonConverter with schemas.enable=false for keys and values, set in the connector config", config: map[string]string{
+		"key.converter": "org.apache.kafka.connect.json.JsonConverter", "key.converter.schemas.enable": "false",
+		"value.converter": "org.apache.kafka.connect.json.JsonConverter", "value.converter.schemas.enable": "false",
+	}},
 }
 
 // setFlag collects --set key=value pairs.
@@ -128,6 +155,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.workDir, "work-dir", "", "where to put the runs' data (default: a temporary directory, removed at the end); PostgreSQL's lives in its own temporary directory")
 	fs.DurationVar(&o.timeout, "timeout", 40*time.Minute, "give up after this long")
 	fs.BoolVar(&o.durable, "pg-durable", false, "run PostgreSQL with fsync, synchronous_commit and full_page_writes on")
+	fs.StringVar(&o.converters, "converters", "both", "converter setups to run: schemas (the worker's default JsonConverter with schemas), schemaless (JSON without schemas), or both")
 	o.extra = map[string]string{}
 	fs.Var(setFlag(o.extra), "set", "key=value added to the connector's config, for experiments (e.g. value.converter.schemas.enable=false); repeatable; the report lists them")
 	if err := fs.Parse(args); err != nil {
@@ -142,6 +170,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("%w: --stream-rows must be at least 1", errUsage)
 	case o.runs < 1:
 		return o, fmt.Errorf("%w: --runs must be at least 1", errUsage)
+	case o.converters != "both" && variants[o.converters].name == "":
+		return o, fmt.Errorf("%w: --converters %q: use schemas, schemaless or both", errUsage, o.converters)
 	}
 	abs, err := filepath.Abs(o.tributary)
 	if err != nil {
@@ -213,16 +243,27 @@ func bench(ctx context.Context, o options, logw io.Writer) (string, error) {
 		}
 	}()
 	logf("PostgreSQL %s on %s:%d", pg.version, pg.srv.Host, pg.srv.Port)
-	var rs []result
-	for r := 1; r <= o.runs; r++ {
-		res, err := runOnce(ctx, o, pg, r, logf)
-		if err != nil {
-			return "", fmt.Errorf("run %d: %w", r, err)
-		}
-		logf("run %d: snapshot %.2f s (%s rows/s); inserts %s rows/s; CDC %.2f s (%s rows/s), lag %.2f s; worker peak %.0f MiB, plugins %.0f MiB, together %.0f MiB",
-			r, res.snapshot.Seconds(), thousands(res.snapshotRPS()), thousands(res.insertRPS()), res.cdc.Seconds(), thousands(res.cdcRPS()),
-			res.lag.Seconds(), res.workerHWM, res.pluginsRSS, res.totalRSS)
-		rs = append(rs, res)
+	names := []string{o.converters}
+	if o.converters == "both" {
+		names = []string{"schemas", "schemaless"}
 	}
-	return render(o, pg.version, rs), nil
+	var reports []string
+	for _, name := range names {
+		vo := o
+		vo.variant = variants[name]
+		var rs []result
+		for r := 1; r <= o.runs; r++ {
+			logf("converters %s, run %d", name, r)
+			res, err := runOnce(ctx, vo, pg, r, logf)
+			if err != nil {
+				return "", fmt.Errorf("converters %s, run %d: %w", name, r, err)
+			}
+			logf("run %d: snapshot %.2f s (%s rows/s); inserts %s rows/s; CDC %.2f s (%s rows/s), lag %.2f s; worker peak %.0f MiB, plugins %.0f MiB, together %.0f MiB",
+				r, res.snapshot.Seconds(), thousands(res.snapshotRPS()), thousands(res.insertRPS()), res.cdc.Seconds(), thousands(res.cdcRPS()),
+				res.lag.Seconds(), res.workerHWM, res.pluginsRSS, res.totalRSS)
+			rs = append(rs, res)
+		}
+		reports = append(reports, render(vo, pg.version, rs))
+	}
+	return strings.Join(reports, "\n"), nil
 }

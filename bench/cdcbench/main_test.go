@@ -52,7 +52,7 @@ func TestRunSmall(t *testing.T) {
 	defer cancel()
 	outFile := filepath.Join(t.TempDir(), "report.md")
 	var stdout, stderr bytes.Buffer
-	code := run(ctx, []string{"--rows", "20000", "--stream-rows", "10000", "--runs", "1", "--tributary", bin,
+	code := run(ctx, []string{"--rows", "20000", "--stream-rows", "10000", "--runs", "1", "--converters", "schemaless", "--tributary", bin,
 		"--out", outFile, "--work-dir", t.TempDir()}, &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("exit %d; stderr:\n%s", code, stderr.String())
@@ -100,6 +100,7 @@ func TestParseFlags(t *testing.T) {
 		{args: []string{"extra"}, wantErr: "unexpected argument"},
 		{args: []string{"--no-such-flag"}, wantErr: "no-such-flag"},
 		{args: []string{"--set", "novalue"}, wantErr: "key=value"},
+		{args: []string{"--converters", "avro"}, wantErr: "--converters"},
 	}
 	for _, tc := range tests {
 		_, err := parseFlags(tc.args, io.Discard)
@@ -110,7 +111,7 @@ func TestParseFlags(t *testing.T) {
 }
 
 func TestRender(t *testing.T) {
-	o := options{rows: 1_000_000, streamRows: 500_000}
+	o := options{rows: 1_000_000, streamRows: 500_000, variant: variants["schemas"]}
 	base := result{rows: 1_000_000, streamRows: 500_000, load: 3 * time.Second, tableBytes: 117_000_000, recordLen: 2690,
 		refInsert: 4 * time.Second, snapFirst: time.Second}
 	r1, r2 := base, base

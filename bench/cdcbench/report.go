@@ -26,16 +26,16 @@ func mb(mib float64) float64 { return mib * (1 << 20) / 1e6 }
 
 func render(o options, pgVersion string, rs []result) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "## cdcbench: Postgres CDC source -> broker, %s snapshot rows + %s streamed rows, best of %d run(s)\n\n",
-		thousands(float64(o.rows)), thousands(float64(o.streamRows)), len(rs))
+	fmt.Fprintf(&b, "## cdcbench (%s): Postgres CDC source -> broker, %s snapshot rows + %s streamed rows, best of %d run(s)\n\n",
+		o.variant.name, thousands(float64(o.rows)), thousands(float64(o.streamRows)), len(rs))
 	durability := "fsync, synchronous_commit and full_page_writes off: not durable"
 	if o.durable {
 		durability = "fsync, synchronous_commit and full_page_writes on"
 	}
 	fmt.Fprintf(&b, "Machine: %d CPUs, %s %s/%s, shared by everything measured: PostgreSQL %s (internal/testpg, %s) on the same machine, "+
-		"`tributary broker`, `tributary worker` (offset.flush.interval.ms=%d, default converters: JsonConverter with schemas) with its plugin processes "+
+		"`tributary broker`, `tributary worker` (offset.flush.interval.ms=%d; %s) with its plugin processes "+
 		"(`%s`: one for the connector instance, one for the task, and the validator the worker keeps for a minute after validating the POST), and this process (the inserting client and the pollers).\n\n",
-		runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH, pgVersion, durability, flushMs, pluginBinary)
+		runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH, pgVersion, durability, flushMs, o.variant.what, pluginBinary)
 
 	if len(o.extra) > 0 {
 		var kv []string

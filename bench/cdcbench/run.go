@@ -256,8 +256,12 @@ func runOnce(ctx context.Context, o options, pg *postgres, r int, logf func(stri
 	return res, nil
 }
 
-// connectorConfig returns base with o.extra (--set) added.
+// connectorConfig returns base with the converter variant and o.extra
+// (--set) added.
 func connectorConfig(o options, base map[string]string) map[string]string {
+	for k, v := range o.variant.config {
+		base[k] = v
+	}
 	for k, v := range o.extra {
 		base[k] = v
 	}
