@@ -151,6 +151,11 @@ func TestPostgresCDCMirrorKill9(t *testing.T) {
 	if err != nil || st.Connector.State != "RUNNING" || len(st.Tasks) != 1 || st.Tasks[0].State != "RUNNING" {
 		t.Fatalf("CDC connector after the run: %+v %v", st, err)
 	}
+	// The task's own gauges reach the worker's /metrics.
+	metrics := string(mustHTTP(t, c.rest+"/metrics", http.MethodGet, nil, http.StatusOK))
+	if !strings.Contains(metrics, `tributary_connector_task_postgres_slot_lag_bytes{connector="shop-cdc",task="0"}`) {
+		t.Errorf("GET /metrics lacks the CDC task's slot lag gauge")
+	}
 	// The slot's confirmed position follows what was stored: nothing
 	// acknowledged beyond it, and it moved past the start.
 	var lagBytes int64
