@@ -68,6 +68,19 @@ func TestPostgresCDCMirrorKill9(t *testing.T) {
 	}
 
 	c := startCluster(t)
+	// Bad input is refused at the REST boundary with what to change.
+	code, body, err := httpDo(c.rest+"/connectors", http.MethodPost, map[string]any{"name": "bad-cdc", "config": map[string]string{
+		"connector.class": "PostgresCdcSource", "database.hostname": pg.Host, "database.port": fmt.Sprint(pg.Port),
+		"database.user": pg.User, "database.dbname": "no_such_db", "topic.prefix": "bad"}})
+	if err != nil || code != http.StatusBadRequest || !strings.Contains(string(body), "no_such_db") {
+		t.Fatalf("creating a CDC connector for a missing database: %d %s %v; want 400 naming the database", code, body, err)
+	}
+	code, body, err = httpDo(c.rest+"/connectors", http.MethodPost, map[string]any{"name": "bad-sink", "config": map[string]string{
+		"connector.class": "PostgresSink", "connection.url": "jdbc:mysql://127.0.0.1:3306/x", "topics": "t"}})
+	if err != nil || code != http.StatusBadRequest || !strings.Contains(string(body), "connection.url") {
+		t.Fatalf("creating a sink for a MySQL URL: %d %s %v; want 400 naming connection.url", code, body, err)
+	}
+	t.Logf("bad configs refused: %.200s", body)
 	mustHTTP(t, c.rest+"/connectors", http.MethodPost, map[string]any{"name": "shop-cdc", "config": map[string]string{
 		"connector.class":   "io.debezium.connector.postgresql.PostgresConnector",
 		"database.hostname": pg.Host, "database.port": fmt.Sprint(pg.Port), "database.user": pg.User, "database.dbname": "shop",
