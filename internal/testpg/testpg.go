@@ -23,6 +23,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -40,6 +41,7 @@ type Server struct {
 
 	bin   string
 	cred  *syscall.Credential
+	dbSeq atomic.Int64
 	close sync.Once
 	err   error
 }
@@ -149,6 +151,42 @@ func StartServer(ctx context.Context, o Options) (*Server, error) {
 		}
 	}
 	return fail(lastErr)
+}
+
+// Main runs a test package's tests against one shared server, started
+// before them and stopped after; call it from TestMain:
+//
+//	var server *testpg.Server
+//	func TestMain(m *testing.M) { os.Exit(testpg.Main(m, &server)) }
+//
+// A server that cannot start fails the run before any test, saying why.
+// Tests share it through NewDatabase, a fresh database each.
+func Main(m *testing.M, server **Server) int {
+	s, err := StartServer(context.Background(), Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "testpg:", err)
+		return 1
+	}
+	*server = s
+	code := m.Run()
+	if err := s.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, "testpg:", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	return code
+}
+
+// NewDatabase creates a database no other test of this server uses, named
+// prefix plus a number, and returns its name.
+func (s *Server) NewDatabase(t testing.TB, prefix string) string {
+	t.Helper()
+	name := fmt.Sprintf("%s%d", prefix, s.dbSeq.Add(1))
+	if err := s.CreateDatabase(context.Background(), name); err != nil {
+		t.Fatalf("testpg: creating database %s: %v", name, err)
+	}
+	return name
 }
 
 // DSN returns a connection string for database db (pgx and libpq syntax).

@@ -6,7 +6,6 @@ import (
 	"os"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,44 +17,15 @@ import (
 
 // One server for the package's tests; each test has its own database and
 // slot.
-var (
-	srv    *testpg.Server
-	srvErr error
-	seq    atomic.Int64
-)
+var srv *testpg.Server
 
-func TestMain(m *testing.M) {
-	var err error
-	srv, err = testpg.StartServer(context.Background(), testpg.Options{})
-	if err != nil {
-		srvErr = err
-	}
-	code := m.Run()
-	if srv != nil {
-		srv.Close()
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testpg.Main(m, &srv)) }
 
-func server(t testing.TB) *testpg.Server {
-	t.Helper()
-	if srvErr != nil {
-		t.Fatalf("testpg: %v", srvErr)
-	}
-	return srv
-}
+func server(testing.TB) *testpg.Server { return srv }
 
 // newDB creates a database for the test; its name doubles as slot and
 // topic prefix.
-func newDB(t testing.TB) string {
-	t.Helper()
-	s := server(t)
-	name := fmt.Sprintf("db%d", seq.Add(1))
-	if err := s.CreateDatabase(context.Background(), name); err != nil {
-		t.Fatal(err)
-	}
-	return name
-}
+func newDB(t testing.TB) string { t.Helper(); return srv.NewDatabase(t, "db") }
 
 func baseConfig(db string, kv ...string) map[string]string {
 	c := map[string]string{

@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,33 +16,11 @@ import (
 )
 
 // One private server for the package; every test gets its own database.
-var (
-	server *testpg.Server
-	dbSeq  atomic.Int32
-)
+var server *testpg.Server
 
-func TestMain(m *testing.M) {
-	s, err := testpg.StartServer(context.Background(), testpg.Options{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "testpg:", err)
-		os.Exit(1)
-	}
-	server = s
-	code := m.Run()
-	if err := s.Close(); err != nil {
-		fmt.Fprintln(os.Stderr, "testpg:", err)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testpg.Main(m, &server)) }
 
-func newDB(t testing.TB) string {
-	t.Helper()
-	name := fmt.Sprintf("src%d", dbSeq.Add(1))
-	if err := server.CreateDatabase(context.Background(), name); err != nil {
-		t.Fatal(err)
-	}
-	return name
-}
+func newDB(t testing.TB) string { t.Helper(); return server.NewDatabase(t, "src") }
 
 func config(db string, kv ...string) map[string]string {
 	c := map[string]string{
