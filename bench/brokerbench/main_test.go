@@ -23,18 +23,6 @@ func TestReadUsageSelf(t *testing.T) {
 	}
 }
 
-func TestThousands(t *testing.T) {
-	tests := []struct {
-		in   float64
-		want string
-	}{{0, "0"}, {999, "999"}, {1000, "1,000"}, {1234567.4, "1,234,567"}, {-12345, "-12,345"}}
-	for _, tc := range tests {
-		if got := thousands(tc.in); got != tc.want {
-			t.Errorf("thousands(%v) = %q, want %q", tc.in, got, tc.want)
-		}
-	}
-}
-
 func TestMedianRows(t *testing.T) {
 	mk := func(rps, cpu float64) []row {
 		return []row{{phase: "produce", records: 100, rps: rps, brokerCPU: cpu}, {phase: "consume", records: 100, rps: 2 * rps, brokerCPU: 2 * cpu}}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/tributary-data/tributary/bench/benchreport"
 )
 
 // report writes the markdown report: a header stating how the figures were
@@ -20,7 +22,7 @@ func report(w io.Writer, o options, rows []row) {
 		cpuModel(), runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH, fsType(o.workDir))
 	var counts []string
 	for _, s := range o.sizes {
-		counts = append(counts, fmt.Sprintf("%s records of %d B", thousands(float64(o.recordsFor(s))), s))
+		counts = append(counts, fmt.Sprintf("%s records of %d B", benchreport.Thousands(float64(o.recordsFor(s))), s))
 	}
 	fmt.Fprintf(w, "- Load per run: %s; topic with %s partition(s); one fresh broker with an empty data directory per run; %s.\n",
 		strings.Join(counts, ", "), joinInts(o.partitions), runsNote(o.runs))
@@ -38,7 +40,7 @@ func report(w io.Writer, o options, rows []row) {
 			p50, p99 = ms(r.p50), ms(r.p99)
 		}
 		fmt.Fprintf(w, "| %s | %d B | %d | %s | %s | %.1f | %s | %s | %.2f | %.0f (%.0f) | %.2f |\n",
-			r.broker, r.size, r.partitions, r.phase, thousands(r.rps), r.mbps, p50, p99,
+			r.broker, r.size, r.partitions, r.phase, benchreport.Thousands(r.rps), r.mbps, p50, p99,
 			r.cpuPerM(r.brokerCPU), r.rssMB, r.hwmMB, r.cpuPerM(r.clientCPU))
 	}
 
@@ -85,24 +87,6 @@ func ratio(a, b float64) string {
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/float64(time.Millisecond)) }
-
-// thousands formats v rounded to an integer with comma separators.
-func thousands(v float64) string {
-	s := fmt.Sprintf("%.0f", v)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
-}
 
 func joinInts(v []int) string {
 	s := make([]string, len(v))

@@ -82,6 +82,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/tributary-data/tributary/bench/benchreport"
 )
 
 // Targets the report checks (the issue's).
@@ -259,7 +261,7 @@ func bench(ctx context.Context, o options, logw io.Writer) (string, error) {
 				return "", fmt.Errorf("converters %s, run %d: %w", name, r, err)
 			}
 			logf("run %d: snapshot %.2f s (%s rows/s); inserts %s rows/s; CDC %.2f s (%s rows/s), lag %.2f s; worker peak %.0f MiB, plugins %.0f MiB, together %.0f MiB",
-				r, res.snapshot.Seconds(), thousands(res.snapshotRPS()), thousands(res.insertRPS()), res.cdc.Seconds(), thousands(res.cdcRPS()),
+				r, res.snapshot.Seconds(), benchreport.Thousands(res.snapshotRPS()), benchreport.Thousands(res.insertRPS()), res.cdc.Seconds(), benchreport.Thousands(res.cdcRPS()),
 				res.lag.Seconds(), res.workerHWM, res.pluginsRSS, res.totalRSS)
 			rs = append(rs, res)
 		}

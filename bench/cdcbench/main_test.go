@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tributary-data/tributary/bench/benchreport"
 )
 
 // tributaryBin returns a tributary binary with tributary-connector-postgres
@@ -148,8 +150,8 @@ func TestThousands(t *testing.T) {
 		want string
 	}{{0, "0"}, {999, "999"}, {1000, "1,000"}, {1234567.4, "1,234,567"}, {-12345, "-12,345"}}
 	for _, tc := range tests {
-		if got := thousands(tc.in); got != tc.want {
-			t.Errorf("thousands(%v) = %q, want %q", tc.in, got, tc.want)
+		if got := benchreport.Thousands(tc.in); got != tc.want {
+			t.Errorf("benchreport.Thousands(%v) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+
+	"github.com/tributary-data/tributary/bench/benchreport"
 )
 
 // Row labels (the test looks for them).
@@ -27,7 +29,7 @@ func mb(mib float64) float64 { return mib * (1 << 20) / 1e6 }
 func render(o options, pgVersion string, rs []result) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "## cdcbench (%s): Postgres CDC source -> broker, %s snapshot rows + %s streamed rows, best of %d run(s)\n\n",
-		o.variant.name, thousands(float64(o.rows)), thousands(float64(o.streamRows)), len(rs))
+		o.variant.name, benchreport.Thousands(float64(o.rows)), benchreport.Thousands(float64(o.streamRows)), len(rs))
 	durability := "fsync, synchronous_commit and full_page_writes off: not durable"
 	if o.durable {
 		durability = "fsync, synchronous_commit and full_page_writes on"
@@ -48,47 +50,47 @@ func render(o options, pgVersion string, rs []result) string {
 	b.WriteString("| measurement | what | best run | every run | target |\n|---|---|---:|---|---|\n")
 	snap := bestBy(rs, func(r result) float64 { return r.snapshotRPS() })
 	fmt.Fprintf(&b, "| %s | %s existing rows (COPY-loaded before the connector existed): POST of the connector (snapshot.mode=initial) -> all of them in the topic | %.2f s, %s rows/s | %s | >= %s rows/s: %s |\n",
-		rowSnapshot, thousands(float64(o.rows)), snap.snapshot.Seconds(), thousands(snap.snapshotRPS()), every(rs, func(r result) string { return thousands(r.snapshotRPS()) }),
-		thousands(targetSnapshot), verdict(snap.snapshotRPS() >= targetSnapshot))
+		rowSnapshot, benchreport.Thousands(float64(o.rows)), snap.snapshot.Seconds(), benchreport.Thousands(snap.snapshotRPS()), every(rs, func(r result) string { return benchreport.Thousands(r.snapshotRPS()) }),
+		benchreport.Thousands(targetSnapshot), benchreport.Verdict(snap.snapshotRPS() >= targetSnapshot))
 	steady := func(r result) float64 { return float64(r.rows) / (r.snapshot - r.snapFirst).Seconds() }
 	ss := bestBy(rs, steady)
 	fmt.Fprintf(&b, "| %s | the same from the first record in the topic (start-up excluded: plugin processes, slot creation, exported snapshot; %.2f s) | %.2f s, %s rows/s | %s | |\n",
-		rowSnapshotSteady, ss.snapFirst.Seconds(), (ss.snapshot - ss.snapFirst).Seconds(), thousands(steady(ss)), every(rs, func(r result) string { return thousands(steady(r)) }))
+		rowSnapshotSteady, ss.snapFirst.Seconds(), (ss.snapshot - ss.snapFirst).Seconds(), benchreport.Thousands(steady(ss)), every(rs, func(r result) string { return benchreport.Thousands(steady(r)) }))
 	ins := bestBy(rs, func(r result) float64 { return r.insertRPS() })
 	fmt.Fprintf(&b, "| %s | %s rows inserted while the connector streams: %d connections, COPY in transactions of %s rows, first BEGIN -> last COMMIT | %.2f s, %s rows/s | %s | |\n",
-		rowInserts, thousands(float64(o.streamRows)), inserters, thousands(insertTxRows), ins.insert.Seconds(), thousands(ins.insertRPS()),
-		every(rs, func(r result) string { return thousands(r.insertRPS()) }))
+		rowInserts, benchreport.Thousands(float64(o.streamRows)), inserters, benchreport.Thousands(insertTxRows), ins.insert.Seconds(), benchreport.Thousands(ins.insertRPS()),
+		every(rs, func(r result) string { return benchreport.Thousands(r.insertRPS()) }))
 	ref := bestBy(rs, func(r result) float64 { return r.refInsertRPS() })
 	fmt.Fprintf(&b, "| %s | reference: the same inserts into another table before the connector existed (no slot, nothing decoding) | %.2f s, %s rows/s | %s | |\n",
-		rowRefInserts, ref.refInsert.Seconds(), thousands(ref.refInsertRPS()), every(rs, func(r result) string { return thousands(r.refInsertRPS()) }))
+		rowRefInserts, ref.refInsert.Seconds(), benchreport.Thousands(ref.refInsertRPS()), every(rs, func(r result) string { return benchreport.Thousands(r.refInsertRPS()) }))
 	cdc := bestBy(rs, func(r result) float64 { return r.cdcRPS() })
 	fmt.Fprintf(&b, "| %s | first BEGIN -> all %s rows in the topic | %.2f s, %s rows/s | %s | >= %s rows/s: %s |\n",
-		rowCDC, thousands(float64(o.streamRows)), cdc.cdc.Seconds(), thousands(cdc.cdcRPS()), every(rs, func(r result) string { return thousands(r.cdcRPS()) }),
-		thousands(targetCDC), verdict(cdc.cdcRPS() >= targetCDC))
+		rowCDC, benchreport.Thousands(float64(o.streamRows)), cdc.cdc.Seconds(), benchreport.Thousands(cdc.cdcRPS()), every(rs, func(r result) string { return benchreport.Thousands(r.cdcRPS()) }),
+		benchreport.Thousands(targetCDC), benchreport.Verdict(cdc.cdcRPS() >= targetCDC))
 	lag := bestBy(rs, func(r result) float64 { return -r.lag.Seconds() })
 	fmt.Fprintf(&b, "| %s | last COMMIT -> the last record in the topic (polled every %d ms) | %.2f s | %s | |\n",
 		rowLag, pollEvery.Milliseconds(), lag.lag.Seconds(), every(rs, func(r result) string { return fmt.Sprintf("%.2f s", r.lag.Seconds()) }))
 	cu := bestBy(rs, func(r result) float64 { return r.catchUpRPS() })
 	fmt.Fprintf(&b, "| %s | rows not yet in the topic at the last COMMIT (%s in the best run), over the lag: the connector's pace with the inserts over | %s rows/s | %s | |\n",
-		rowCatchUp, thousands(float64(int64(cu.streamRows)-cu.atCommit)), thousands(cu.catchUpRPS()), every(rs, func(r result) string { return thousands(r.catchUpRPS()) }))
+		rowCatchUp, benchreport.Thousands(float64(int64(cu.streamRows)-cu.atCommit)), benchreport.Thousands(cu.catchUpRPS()), every(rs, func(r result) string { return benchreport.Thousands(r.catchUpRPS()) }))
 
 	// Memory: the highest run (the worst case), not the best.
 	w := bestBy(rs, func(r result) float64 { return r.workerHWM })
 	fmt.Fprintf(&b, "| %s | the worker process alone: VmHWM (highest run; %.0f MiB when the snapshot was in the topic) | %.0f MiB (%.0f MB) | %s | < %d MB: %s |\n",
 		rowWorkerRSS, w.workerHWMSnap, w.workerHWM, mb(w.workerHWM), every(rs, func(r result) string { return fmt.Sprintf("%.0f MiB", r.workerHWM) }),
-		targetRSSMB, verdict(mb(w.workerHWM) < targetRSSMB))
+		targetRSSMB, benchreport.Verdict(mb(w.workerHWM) < targetRSSMB))
 	p := bestBy(rs, func(r result) float64 { return r.pluginsRSS })
 	fmt.Fprintf(&b, "| %s | the worker's %d plugin processes: their summed VmRSS at its highest, sampled every %d ms (highest run; one process's VmHWM at most %.0f MiB) | %.0f MiB (%.0f MB) | %s | |\n",
 		rowPluginsRSS, p.plugins, memSampleEvery.Milliseconds(), p.pluginHWM, p.pluginsRSS, mb(p.pluginsRSS), every(rs, func(r result) string { return fmt.Sprintf("%.0f MiB", r.pluginsRSS) }))
 	t := bestBy(rs, func(r result) float64 { return r.totalRSS })
 	fmt.Fprintf(&b, "| %s | the worker and its plugin processes: summed VmRSS at its highest, sampled every %d ms (highest run) | %.0f MiB (%.0f MB) | %s | < %d MB: %s |\n",
 		rowTotalRSS, memSampleEvery.Milliseconds(), t.totalRSS, mb(t.totalRSS), every(rs, func(r result) string { return fmt.Sprintf("%.0f MiB", r.totalRSS) }),
-		targetRSSMB, verdict(mb(t.totalRSS) < targetRSSMB))
+		targetRSSMB, benchreport.Verdict(mb(t.totalRSS) < targetRSSMB))
 
 	b.WriteString("\nTargets (the issue's): ")
 	fmt.Fprintf(&b, "CDC >= %s rows/s: %s; snapshot >= %s rows/s: %s; worker RSS < %d MB: worker alone %s, worker + plugin processes %s. PostgreSQL's memory is not counted.\n",
-		thousands(targetCDC), verdict(cdc.cdcRPS() >= targetCDC), thousands(targetSnapshot), verdict(snap.snapshotRPS() >= targetSnapshot),
-		targetRSSMB, verdict(mb(w.workerHWM) < targetRSSMB), verdict(mb(t.totalRSS) < targetRSSMB))
+		benchreport.Thousands(targetCDC), benchreport.Verdict(cdc.cdcRPS() >= targetCDC), benchreport.Thousands(targetSnapshot), benchreport.Verdict(snap.snapshotRPS() >= targetSnapshot),
+		targetRSSMB, benchreport.Verdict(mb(w.workerHWM) < targetRSSMB), benchreport.Verdict(mb(t.totalRSS) < targetRSSMB))
 
 	// Who used the CPUs.
 	b.WriteString("\nCPU seconds by process during each phase (from /proc/PID/stat at the phase's start and end; approximate when processes come and go), and of the whole machine (/proc/stat: other processes than ours show as the difference):\n\n")
@@ -100,7 +102,7 @@ func render(o options, pgVersion string, rs []result) string {
 		perRow := c.total() / float64(rows)
 		fmt.Fprintf(&b, "| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.0f%% | %.2f | %.0f%% | %.2f | %.1f | %s |\n",
 			name, wall, c.worker, c.plugins, c.broker, c.postgres, c.bench, c.total(), 100*c.total()/(wall*ncpu), c.machine, 100*c.machine/(wall*ncpu), c.iowait,
-			perRow*1e6, thousands(ncpu/perRow))
+			perRow*1e6, benchreport.Thousands(ncpu/perRow))
 	}
 	cpuRow(fmt.Sprintf("snapshot (run %d)", snap.run), snap.snapshot.Seconds(), snap.rows, snap.cpuSnap)
 	cpuRow(fmt.Sprintf("streaming (run %d)", cdc.run), cdc.cdc.Seconds(), cdc.streamRows, cdc.cpuStream)
@@ -110,17 +112,17 @@ func render(o options, pgVersion string, rs []result) string {
 	b.WriteString("\nNotes:\n\n")
 	fmt.Fprintf(&b, "- Rows: id bigint primary key, name text (48 bytes), amount numeric(12,2), created timestamptz, flag bool; the table's heap is %.0f bytes per row on disk (tuple header and page overhead included). "+
 		"In the topic (one partition, auto-created) a record is a Debezium envelope as the converter wrote it (the default JsonConverter embeds the schema in every record): the last one has %s bytes of key + value.\n",
-		float64(rs[0].tableBytes)/float64(o.rows), thousands(float64(rs[0].recordLen)))
+		float64(rs[0].tableBytes)/float64(o.rows), benchreport.Thousands(float64(rs[0].recordLen)))
 	fmt.Fprintf(&b, "- The streaming inserts start %.0f s after the snapshot's last record is in the topic, on the same connector and slot (ids after the snapshot's). "+
 		"The CDC rate cannot exceed the insert rate: both run at once on the same CPUs.\n", streamPause.Seconds())
 	switch {
 	case cdc.cdcRPS() >= 0.9*cdc.insertRPS() && cdc.lag.Seconds() < 1:
 		fmt.Fprintf(&b, "- In the best CDC run the topic kept up with the inserts (CDC %s rows/s vs inserts %s rows/s, %.2f s behind at the end): the insert load bounded the CDC rate, so the figure is a lower bound of the connector's; "+
-			"the catch-up row shows the connector's own pace once the inserts were over.\n", thousands(cdc.cdcRPS()), thousands(cdc.insertRPS()), cdc.lag.Seconds())
+			"the catch-up row shows the connector's own pace once the inserts were over.\n", benchreport.Thousands(cdc.cdcRPS()), benchreport.Thousands(cdc.insertRPS()), cdc.lag.Seconds())
 	default:
 		fmt.Fprintf(&b, "- In the best CDC run the connector fell behind the inserts (CDC %s rows/s vs inserts %s rows/s; %s rows were not yet in the topic at the last COMMIT, drained in %.2f s): "+
 			"the CDC path (PostgreSQL's walsender decoding; the plugin process decoding pgoutput and converting to JSON; the worker; the broker), not the load, bounded the CDC rate.\n",
-			thousands(cdc.cdcRPS()), thousands(cdc.insertRPS()), thousands(float64(int64(cdc.streamRows)-cdc.atCommit)), cdc.lag.Seconds())
+			benchreport.Thousands(cdc.cdcRPS()), benchreport.Thousands(cdc.insertRPS()), benchreport.Thousands(float64(int64(cdc.streamRows)-cdc.atCommit)), cdc.lag.Seconds())
 	}
 	if cdc.refInsert > 0 {
 		ratio := cdc.insertRPS() / cdc.refInsertRPS()
@@ -129,7 +131,7 @@ func render(o options, pgVersion string, rs []result) string {
 			why = "the CDC path hardly slowed the writers"
 		}
 		fmt.Fprintf(&b, "- With the connector streaming, the inserts ran at %.0f%% of their rate without CDC (%s vs %s rows/s): %s.\n",
-			100*ratio, thousands(cdc.insertRPS()), thousands(cdc.refInsertRPS()), why)
+			100*ratio, benchreport.Thousands(cdc.insertRPS()), benchreport.Thousands(cdc.refInsertRPS()), why)
 	}
 	for _, ph := range []struct {
 		name string
@@ -147,7 +149,7 @@ func render(o options, pgVersion string, rs []result) string {
 			fmt.Fprintf(&b, "- Run %d: the replication slot had no confirmed position %.0f s after the last record.\n", i+1, r.slotWait.Seconds())
 		case r.slotLag > slotSettled:
 			fmt.Fprintf(&b, "- Run %d: the replication slot's confirmed position was still %s bytes behind the WAL %.0f s after the last record was in the topic: PostgreSQL keeps that WAL.\n",
-				i+1, thousands(float64(r.slotLag)), r.slotWait.Seconds())
+				i+1, benchreport.Thousands(float64(r.slotLag)), r.slotWait.Seconds())
 		}
 		if r.extra != 0 {
 			fmt.Fprintf(&b, "- Run %d: the topic held %d records more than the rows a second after the end (at-least-once duplicates).\n", i+1, r.extra)
@@ -158,8 +160,8 @@ func render(o options, pgVersion string, rs []result) string {
 	for i, r := range rs {
 		fmt.Fprintf(&b, "- run %d: load (COPY) %.2f s (%s rows/s), reference inserts %s rows/s; slot %s bytes behind the WAL %.1f s after the end; snapshot %.2f s, %s rows/s (first record after %.2f s); inserts %.2f s, %s rows/s; "+
 			"CDC %.2f s, %s rows/s, lag %.2f s (%s rows pending at the last COMMIT); worker VmHWM %.0f MiB, plugins %.0f MiB (%d processes), together %.0f MiB\n",
-			i+1, r.load.Seconds(), thousands(float64(r.rows)/r.load.Seconds()), thousands(r.refInsertRPS()), thousands(float64(r.slotLag)), r.slotWait.Seconds(), r.snapshot.Seconds(), thousands(r.snapshotRPS()), r.snapFirst.Seconds(),
-			r.insert.Seconds(), thousands(r.insertRPS()), r.cdc.Seconds(), thousands(r.cdcRPS()), r.lag.Seconds(), thousands(float64(int64(r.streamRows)-r.atCommit)),
+			i+1, r.load.Seconds(), benchreport.Thousands(float64(r.rows)/r.load.Seconds()), benchreport.Thousands(r.refInsertRPS()), benchreport.Thousands(float64(r.slotLag)), r.slotWait.Seconds(), r.snapshot.Seconds(), benchreport.Thousands(r.snapshotRPS()), r.snapFirst.Seconds(),
+			r.insert.Seconds(), benchreport.Thousands(r.insertRPS()), r.cdc.Seconds(), benchreport.Thousands(r.cdcRPS()), r.lag.Seconds(), benchreport.Thousands(float64(int64(r.streamRows)-r.atCommit)),
 			r.workerHWM, r.pluginsRSS, r.plugins, r.totalRSS)
 	}
 	return b.String()
@@ -183,29 +185,4 @@ func every(rs []result, f func(result) string) string {
 		parts = append(parts, f(r))
 	}
 	return strings.Join(parts, ", ")
-}
-
-func verdict(ok bool) string {
-	if ok {
-		return "met"
-	}
-	return "NOT met"
-}
-
-// thousands formats a number rounded to an integer with comma separators.
-func thousands(v float64) string {
-	s := fmt.Sprintf("%.0f", v)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var out []byte
-	for i, c := range []byte(s) {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			out = append(out, ',')
-		}
-		out = append(out, c)
-	}
-	if neg {
-		return "-" + string(out)
-	}
-	return string(out)
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tributary-data/tributary/bench/benchproc"
+	"github.com/tributary-data/tributary/bench/benchreport"
 )
 
 const (
@@ -105,7 +106,7 @@ func runOnce(ctx context.Context, o options, pg *postgres, r int, logf func(stri
 	}
 	db, slot := fmt.Sprintf("cdcbench_%d", r), fmt.Sprintf("cdcbench_%d", r)
 
-	logf("run %d: loading %s rows into %s.%s (COPY)", r, thousands(float64(o.rows)), db, benchTable)
+	logf("run %d: loading %s rows into %s.%s (COPY)", r, benchreport.Thousands(float64(o.rows)), db, benchTable)
 	ld, err := pg.loadTable(ctx, db, o.rows, o.streamRows)
 	if err != nil {
 		return res, fmt.Errorf("loading the table: %w", err)
@@ -120,7 +121,7 @@ func runOnce(ctx context.Context, o options, pg *postgres, r int, logf func(stri
 		}
 	}()
 	logf("run %d: loaded in %.2f s (%s rows/s, table %.0f MiB); reference inserts (no connector): %s rows/s; starting a broker and a worker in %s",
-		r, res.load.Seconds(), thousands(float64(o.rows)/res.load.Seconds()), float64(res.tableBytes)/(1<<20), thousands(res.refInsertRPS()), e.dir)
+		r, res.load.Seconds(), benchreport.Thousands(float64(o.rows)/res.load.Seconds()), float64(res.tableBytes)/(1<<20), benchreport.Thousands(res.refInsertRPS()), e.dir)
 	defer e.stop()
 	if err := e.start(ctx); err != nil {
 		return res, err
@@ -151,7 +152,7 @@ func runOnce(ctx context.Context, o options, pg *postgres, r int, logf func(stri
 	})); err != nil {
 		return res, err
 	}
-	logf("run %d: connector created; waiting for %s records in %s", r, thousands(float64(o.rows)), topic)
+	logf("run %d: connector created; waiting for %s records in %s", r, benchreport.Thousands(float64(o.rows)), topic)
 	first := time.Time{}
 	reached, _, err := e.waitCount(ctx, int64(o.rows), nil, func(n int64, at time.Time) {
 		if n > 0 && first.IsZero() {
@@ -165,7 +166,7 @@ func runOnce(ctx context.Context, o options, pg *postgres, r int, logf func(stri
 	res.cpuSnap = cpu().sub(c0)
 	_, res.workerHWMSnap = benchproc.MemMB(e.worker.PID())
 	logf("run %d: snapshot of %s rows in %.2f s (first record after %.2f s): %s rows/s",
-		r, thousands(float64(o.rows)), res.snapshot.Seconds(), res.snapFirst.Seconds(), thousands(res.snapshotRPS()))
+		r, benchreport.Thousands(float64(o.rows)), res.snapshot.Seconds(), res.snapFirst.Seconds(), benchreport.Thousands(res.snapshotRPS()))
 
 	// 2. Streaming.
 	if err := sleep(ctx, streamPause); err != nil {
@@ -176,7 +177,7 @@ func runOnce(ctx context.Context, o options, pg *postgres, r int, logf func(stri
 		return res, err
 	}
 	defer load.close()
-	logf("run %d: inserting %s rows from %d connections, %d rows per transaction", r, thousands(float64(o.streamRows)), inserters, insertTxRows)
+	logf("run %d: inserting %s rows from %d connections, %d rows per transaction", r, benchreport.Thousands(float64(o.streamRows)), inserters, insertTxRows)
 	want := int64(o.rows + o.streamRows)
 	c1 := cpu()
 	start = time.Now()
@@ -209,7 +210,7 @@ func runOnce(ctx context.Context, o options, pg *postgres, r int, logf func(stri
 			}
 			res.atCommit = n - int64(o.rows)
 			logf("run %d: inserts done in %.2f s (%s rows/s); %s of them in the topic then",
-				r, lastCommit.Sub(start).Seconds(), thousands(float64(o.streamRows)/lastCommit.Sub(start).Seconds()), thousands(float64(res.atCommit)))
+				r, lastCommit.Sub(start).Seconds(), benchreport.Thousands(float64(o.streamRows)/lastCommit.Sub(start).Seconds()), benchreport.Thousands(float64(res.atCommit)))
 		default:
 		}
 		return nil
@@ -223,7 +224,7 @@ func runOnce(ctx context.Context, o options, pg *postgres, r int, logf func(stri
 	res.cpuStream = cpu().sub(c1)
 	res.insert, res.cdc, res.lag = lastCommit.Sub(start), reached.Sub(start), reached.Sub(lastCommit)
 	logf("run %d: CDC of %s rows in %.2f s: %s rows/s; lag after the last commit %.2f s",
-		r, thousands(float64(o.streamRows)), res.cdc.Seconds(), thousands(res.cdcRPS()), res.lag.Seconds())
+		r, benchreport.Thousands(float64(o.streamRows)), res.cdc.Seconds(), benchreport.Thousands(res.cdcRPS()), res.lag.Seconds())
 
 	// Duplicates would show as records beyond the rows; give them a flush
 	// interval to appear.
@@ -504,7 +505,7 @@ func (e *env) waitCount(ctx context.Context, want int64, tick func() error, seen
 		}
 		if now.Sub(lastCheck) >= statusEvery {
 			lastCheck = now
-			e.logf("  %s of %s records in %s", thousands(float64(n)), thousands(float64(want)), topic)
+			e.logf("  %s of %s records in %s", benchreport.Thousands(float64(n)), benchreport.Thousands(float64(want)), topic)
 			for _, p := range []*benchproc.Proc{e.worker, e.broker} {
 				if err := p.Alive(); err != nil {
 					return time.Time{}, n, err

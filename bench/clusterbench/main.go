@@ -42,6 +42,7 @@ package main
 
 import (
 	"github.com/tributary-data/tributary/bench/benchproc"
+	"github.com/tributary-data/tributary/bench/benchreport"
 
 	"context"
 	"errors"
@@ -332,7 +333,7 @@ func render(o options, rs []result) string {
 	failover := func(r result) time.Duration { return r.failover }
 	bs, bf := best(rs, settle), best(rs, failover)
 	fmt.Fprintf(&b, "| %s | %d connectors (%d units: instances + tasks) created over REST, first POST -> all RUNNING | %.2f | %s | < %v: %s |\n",
-		rowSettle, o.connectors, rs[0].units, bs.settle.Seconds(), every(rs, settle), targetSettle, verdict(bs.settle < targetSettle))
+		rowSettle, o.connectors, rs[0].units, bs.settle.Seconds(), every(rs, settle), targetSettle, benchreport.Verdict(bs.settle < targetSettle))
 	afterPosts := func(r result) time.Duration { return r.settle - r.posts }
 	ba := best(rs, afterPosts)
 	fmt.Fprintf(&b, "| %s | the same, from the last POST's answer -> all RUNNING | %.2f | %s | |\n",
@@ -340,7 +341,7 @@ func render(o options, rs []result) string {
 	tasksMoved := func(r result) time.Duration { return r.tasksMoved }
 	bt := best(rs, tasksMoved)
 	fmt.Fprintf(&b, "| %s | kill -9 of a worker (not the leader) running %d units -> all of its tasks RUNNING on the others | %.2f | %s | < %v: %s |\n",
-		rowFailover, bt.moved, bt.tasksMoved.Seconds(), every(rs, tasksMoved), targetFailover, verdict(bt.tasksMoved < targetFailover))
+		rowFailover, bt.moved, bt.tasksMoved.Seconds(), every(rs, tasksMoved), targetFailover, benchreport.Verdict(bt.tasksMoved < targetFailover))
 	fmt.Fprintf(&b, "| %s | the same, until its connector instances run too | %.2f | %s | |\n",
 		rowAllUnits, bf.failover.Seconds(), every(rs, failover))
 	firstMoved := func(r result) time.Duration { return r.firstMoved }
@@ -383,11 +384,4 @@ func every(rs []result, f func(result) time.Duration) string {
 		parts = append(parts, fmt.Sprintf("%.2f", f(r).Seconds()))
 	}
 	return strings.Join(parts, ", ")
-}
-
-func verdict(ok bool) string {
-	if ok {
-		return "met"
-	}
-	return "NOT met"
 }

@@ -60,6 +60,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/tributary-data/tributary/bench/benchreport"
 )
 
 // Targets the report checks.
@@ -305,7 +307,7 @@ const (
 
 func render(o options, m measurements) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "## connectbench: %s records of 100 bytes, best of %d run(s) by records/s\n\n", thousands(float64(o.records)), o.runs)
+	fmt.Fprintf(&b, "## connectbench: %s records of 100 bytes, best of %d run(s) by records/s\n\n", benchreport.Thousands(float64(o.records)), o.runs)
 	fmt.Fprintf(&b, "Machine: %d CPUs, %s %s/%s. CPU is user+system seconds per million records.\n\n", runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	b.WriteString("| measurement | variant | seconds | records/s | CPU s / 1M records | broker CPU s / 1M records | peak RSS MiB |\n")
 	b.WriteString("|---|---|---:|---:|---:|---:|---:|\n")
@@ -314,11 +316,11 @@ func render(o options, m measurements) string {
 	if len(m.e2e[variantPlugin]) > 0 {
 		e = bestE2E(m.e2e[variantPlugin])
 		fmt.Fprintf(&b, "| %s | %s: broker + worker + plugin processes | %.2f | %s | %.2f (worker %.2f + plugins %.2f) | %.2f | %.0f (worker; plugins %.0f) |\n",
-			rowE2E, variantPlugin, e.elapsed.Seconds(), thousands(e.rps()), perMillion(e.workerCPU, e.records), perMillion(e.workerSelfCPU, e.records),
+			rowE2E, variantPlugin, e.elapsed.Seconds(), benchreport.Thousands(e.rps()), perMillion(e.workerCPU, e.records), perMillion(e.workerSelfCPU, e.records),
 			perMillion(e.workerCPU-e.workerSelfCPU, e.records), perMillion(e.brokerCPU, e.records), e.workerPeak, e.pluginsPeak)
 		i := bestE2E(m.e2e[variantInProcess])
 		fmt.Fprintf(&b, "| %s | %s: broker + worker with the connectors linked in | %.2f | %s | %.2f | %.2f | |\n",
-			rowE2E, variantInProcess, i.elapsed.Seconds(), thousands(i.rps()), perMillion(i.workerCPU, i.records), perMillion(i.brokerCPU, i.records))
+			rowE2E, variantInProcess, i.elapsed.Seconds(), benchreport.Thousands(i.rps()), perMillion(i.workerCPU, i.records), perMillion(i.brokerCPU, i.records))
 		costs[rowE2E] = 1 - e.rps()/i.rps()
 		fmt.Fprintf(&b, "| %s | 1 - plugin/in-process records/s | | %.1f%% | %+.1f%% CPU | | |\n",
 			rowCostE2E, 100*costs[rowE2E], 100*(e.workerCPU/float64(e.records)/(i.workerCPU/float64(i.records))-1))
@@ -339,7 +341,7 @@ func render(o options, m measurements) string {
 				split = fmt.Sprintf("runner %.2f + plugin process %.2f", perMillion(t.runnerCPU, t.records), perMillion(t.taskCPU-t.runnerCPU, t.records))
 			}
 			fmt.Fprintf(&b, "| %s | %s | %.2f | %s | %.2f (%s) | %.2f | |\n",
-				sc.row, v, t.elapsed.Seconds(), thousands(t.rps()), perMillion(t.taskCPU, t.records), split, perMillion(t.brokerCPU, t.records))
+				sc.row, v, t.elapsed.Seconds(), benchreport.Thousands(t.rps()), perMillion(t.taskCPU, t.records), split, perMillion(t.brokerCPU, t.records))
 		}
 		p, i := bestTask(sc.runs[variantPlugin]), bestTask(sc.runs[variantInProcess])
 		costs[sc.row] = 1 - p.rps()/i.rps()
@@ -348,25 +350,25 @@ func render(o options, m measurements) string {
 	}
 	b.WriteString("\nTargets: ")
 	if len(m.e2e[variantPlugin]) > 0 {
-		fmt.Fprintf(&b, "end to end >= %s records/s: %s; ", thousands(targetE2E), verdict(e.rps() >= targetE2E))
+		fmt.Fprintf(&b, "end to end >= %s records/s: %s; ", benchreport.Thousands(targetE2E), benchreport.Verdict(e.rps() >= targetE2E))
 	}
 	for _, sc := range []struct{ name, row string }{{"end to end", rowE2E}, {"source only", rowSource}, {"sink only", rowSink}} {
 		if c, ok := costs[sc.row]; ok {
-			fmt.Fprintf(&b, "boundary cost (%s) <= %.0f%%: %s; ", sc.name, 100*targetBoundary, verdict(c <= targetBoundary))
+			fmt.Fprintf(&b, "boundary cost (%s) <= %.0f%%: %s; ", sc.name, 100*targetBoundary, benchreport.Verdict(c <= targetBoundary))
 		}
 	}
 	b.WriteString("\n")
 	if len(m.e2e[variantPlugin]) > 0 {
 		fmt.Fprintf(&b, "End to end (plugins): the first sink line appeared %.2f s after the connectors were created (plugin start-up, group join); "+
 			"from then on %s records/s (this includes the last flush, up to offset.flush.interval.ms = %d ms after the last record arrived).\n",
-			e.firstLine.Seconds(), thousands(float64(e.records)/(e.elapsed-e.firstLine).Seconds()), e2eFlushMs)
+			e.firstLine.Seconds(), benchreport.Thousands(float64(e.records)/(e.elapsed-e.firstLine).Seconds()), e2eFlushMs)
 	}
 	b.WriteString("\nEvery run (records/s; CPU s / 1M records):\n\n")
 	var parts []string
 	for _, v := range []string{variantPlugin, variantInProcess} {
 		parts = parts[:0]
 		for _, r := range m.e2e[v] {
-			parts = append(parts, fmt.Sprintf("%s (%.2f)", thousands(r.rps()), perMillion(r.workerCPU, r.records)))
+			parts = append(parts, fmt.Sprintf("%s (%.2f)", benchreport.Thousands(r.rps()), perMillion(r.workerCPU, r.records)))
 		}
 		if len(parts) > 0 {
 			fmt.Fprintf(&b, "- %s, %s: %s\n", rowE2E, v, strings.Join(parts, ", "))
@@ -379,7 +381,7 @@ func render(o options, m measurements) string {
 		for _, v := range []string{variantPlugin, variantInProcess} {
 			parts = parts[:0]
 			for _, r := range sc.runs[v] {
-				parts = append(parts, fmt.Sprintf("%s (%.2f)", thousands(r.rps()), perMillion(r.taskCPU, r.records)))
+				parts = append(parts, fmt.Sprintf("%s (%.2f)", benchreport.Thousands(r.rps()), perMillion(r.taskCPU, r.records)))
 			}
 			if len(parts) > 0 {
 				fmt.Fprintf(&b, "- %s, %s: %s\n", sc.row, v, strings.Join(parts, ", "))
@@ -387,29 +389,4 @@ func render(o options, m measurements) string {
 		}
 	}
 	return b.String()
-}
-
-func verdict(ok bool) string {
-	if ok {
-		return "met"
-	}
-	return "NOT met"
-}
-
-// thousands formats a number rounded to an integer with comma separators.
-func thousands(v float64) string {
-	s := fmt.Sprintf("%.0f", v)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var out []byte
-	for i, c := range []byte(s) {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			out = append(out, ',')
-		}
-		out = append(out, c)
-	}
-	if neg {
-		return "-" + string(out)
-	}
-	return string(out)
 }

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"github.com/tributary-data/tributary/bench/benchproc"
-
 	"bytes"
 	"context"
 	"errors"
@@ -17,6 +15,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/tributary-data/tributary/bench/benchproc"
 	"github.com/tributary-data/tributary/plugins"
 	"github.com/tributary-data/tributary/plugins/pluginpb"
 )
@@ -114,18 +113,6 @@ func TestParseFlags(t *testing.T) {
 		_, err := parseFlags(tc.args, io.Discard)
 		if err == nil || !errors.Is(err, errUsage) || !strings.Contains(err.Error(), tc.wantErr) {
 			t.Errorf("parseFlags(%q) = %v, want a usage error containing %q", tc.args, err, tc.wantErr)
-		}
-	}
-}
-
-func TestThousands(t *testing.T) {
-	tests := []struct {
-		in   float64
-		want string
-	}{{0, "0"}, {999, "999"}, {1000, "1,000"}, {1234567.4, "1,234,567"}, {-12345, "-12,345"}}
-	for _, tc := range tests {
-		if got := thousands(tc.in); got != tc.want {
-			t.Errorf("thousands(%v) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }
