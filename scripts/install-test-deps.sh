@@ -3,6 +3,8 @@
 #  - kcat (librdkafka): the second Kafka client of the interop tests (Debian package)
 #  - PostgreSQL (Debian's postgresql): internal/testpg starts private servers for the
 #    Postgres connector tests and benchmarks (never the system's own cluster)
+#  - Redis (Debian's redis-server) and ClickHouse (Debian's clickhouse-server and
+#    clickhouse-client, 18.16): private servers for the Redis and ClickHouse connector tests
 #  - Node.js + kafkajs 2.2.4: the third Kafka client (Debian's nodejs/npm when node is missing;
 #    kafkajs from the npm registry, pinned by broker/testdata/kafkajs/package-lock.json)
 set -euo pipefail
@@ -10,6 +12,9 @@ cd "$(dirname "$0")/.."
 need=()
 command -v kcat >/dev/null 2>&1 || need+=(kcat)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v clickhouse-server >/dev/null 2>&1 || need+=(clickhouse-server)
+command -v clickhouse-client >/dev/null 2>&1 || need+=(clickhouse-client)
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
