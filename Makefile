@@ -7,7 +7,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 # Test budget: the whole `make test` must stay under 20 minutes on 2 cores.
 TEST_TIMEOUT ?= 15m
 
-.PHONY: all build run test test-deps vet unit bench bench-broker bench-connect bench-cluster bench-postgres generate fuzz clean
+.PHONY: all build run test test-deps vet unit bench bench-broker bench-connect bench-cluster bench-postgres bench-sinks generate fuzz clean
 
 all: build
 
@@ -36,7 +36,7 @@ unit:
 	$(GO) test -race -timeout $(TEST_TIMEOUT) -count=1 ./broker/groups/ ./broker/commitlog/ ./broker/records/
 
 # Benchmarks print tables; compare ratios within one run (the machine is noisy).
-bench: bench-broker bench-connect bench-cluster bench-postgres
+bench: bench-broker bench-connect bench-cluster bench-postgres bench-sinks
 
 # BENCH_FLAGS e.g. "--runs 3 --brokers tributary,kfake,kfake-fsync --out bench.md".
 bench-broker: build
@@ -57,6 +57,13 @@ bench-cluster: build
 # (`make test-deps`). CDC_BENCH_FLAGS e.g. "--rows 2000000 --runs 3 --out cdc.md".
 bench-postgres: build
 	$(GO) run ./bench/cdcbench --tributary ./$(BIN)/tributary $(CDC_BENCH_FLAGS)
+
+# ClickHouse and Redis sinks end to end from the broker: 1M preloaded records
+# of ~100 bytes of JSON; rows/s, ops/s, worker and plugin memory. Needs
+# ClickHouse and Redis (`make test-deps`). SINK_BENCH_FLAGS e.g.
+# "--records 2000000 --runs 3 --sinks clickhouse --out sinks.md".
+bench-sinks: build
+	$(GO) run ./bench/sinkbench --tributary ./$(BIN)/tributary $(SINK_BENCH_FLAGS)
 
 # Regenerates the committed gRPC code of the plugin boundary (plugins/pluginpb).
 generate:
