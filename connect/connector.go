@@ -100,6 +100,27 @@ type SinkTaskContext interface {
 	RequestCommit()
 }
 
+// ErrantRecordReporter is implemented by the SinkTaskContext the worker
+// gives a sink task (Kafka Connect's KIP-610). During Put, a task that
+// cannot write one record (a value the target refuses, a record without
+// the key its mode needs) calls Report with it and the cause, and goes on
+// with the others: with errors.tolerance=all the record goes to the dead
+// letter queue (errors.deadletterqueue.topic.name) with the cause in its
+// __connect.errors.* headers, and Report returns nil; otherwise Report
+// returns an error the task must fail Put with. rec must be one of the
+// records of the current Put.
+//
+//	if r, ok := tc.(connect.ErrantRecordReporter); ok {
+//		if err := r.Report(&recs[i], cause); err != nil {
+//			return err
+//		}
+//		continue
+//	}
+//	return cause
+type ErrantRecordReporter interface {
+	Report(rec *SinkRecord, cause error) error
+}
+
 // SinkTask writes records to a part of an external system.
 type SinkTask interface {
 	// Start prepares the task (connections, prepared statements).

@@ -190,6 +190,64 @@ func TestSinkTaskPutFlushAndTolerance(t *testing.T) {
 	}
 }
 
+// A sink task reports a record it cannot write (connect.ErrantRecordReporter):
+// with errors.tolerance=all it comes back as failed at stage TASK_PUT (the
+// worker sends it to the dead letter queue) and the others are written;
+// without, Put fails naming the record.
+func TestSinkTaskReportsErrantRecords(t *testing.T) {
+	for _, tolerance := range []string{"all", "none"} {
+		t.Run(tolerance, func(t *testing.T) {
+			p := launch(t)
+			ctx := ctxT(t)
+			out := filepath.Join(t.TempDir(), "sink.txt")
+			if _, err := p.Plugin.StartSinkTask(ctx, &pluginpb.StartSinkTaskRequest{Class: "test.Sink", Config: map[string]string{
+				"topic": "in", "file": out, "errors.tolerance": tolerance, "misbehave": "errant",
+				"key.converter": "org.apache.kafka.connect.storage.StringConverter", "value.converter.schemas.enable": "false",
+			}}); err != nil {
+				t.Fatal(p.Err(err))
+			}
+			put, err := p.Plugin.Put(ctx, &pluginpb.PutRequest{Records: []*pluginpb.ConsumedRecord{
+				{Topic: "in", Partition: 0, Offset: 7, Key: []byte("a"), Value: []byte(`1`)},
+				{Topic: "in", Partition: 0, Offset: 8, Key: []byte("b"), Value: []byte(`{not json`)},
+				{Topic: "in", Partition: 0, Offset: 9, Key: []byte("bad"), Value: []byte(`2`)},
+				{Topic: "in", Partition: 0, Offset: 10, Key: []byte("c"), Value: []byte(`3`)},
+			}})
+			if tolerance == "none" {
+				// The converter failure comes first and fails the Put.
+				if err == nil {
+					t.Fatal("Put succeeded with errors.tolerance=none")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(p.Err(err))
+			}
+			if len(put.Failed) != 2 || put.Failed[0].Index != 1 || put.Failed[0].Stage != "VALUE_CONVERTER" ||
+				put.Failed[1].Index != 2 || put.Failed[1].Stage != "TASK_PUT" || !strings.Contains(put.Failed[1].Error, "keyed bad") {
+				t.Fatalf("failed records: %v", put.Failed)
+			}
+			if got, _ := os.ReadFile(out); string(got) != "in/0@7 a=1\nin/0@10 c=3\n" {
+				t.Fatalf("sink wrote %q", got)
+			}
+		})
+	}
+	// Without tolerance, the task's report is the error Put fails with.
+	p := launch(t)
+	ctx := ctxT(t)
+	if _, err := p.Plugin.StartSinkTask(ctx, &pluginpb.StartSinkTaskRequest{Class: "test.Sink", Config: map[string]string{
+		"topic": "in", "file": filepath.Join(t.TempDir(), "sink.txt"), "misbehave": "errant",
+		"key.converter": "org.apache.kafka.connect.storage.StringConverter", "value.converter.schemas.enable": "false",
+	}}); err != nil {
+		t.Fatal(p.Err(err))
+	}
+	_, err := p.Plugin.Put(ctx, &pluginpb.PutRequest{Records: []*pluginpb.ConsumedRecord{
+		{Topic: "in", Partition: 0, Offset: 9, Key: []byte("bad"), Value: []byte(`2`)},
+	}})
+	if err == nil || !strings.Contains(err.Error(), "in/0@9") || !strings.Contains(err.Error(), "keyed bad") {
+		t.Fatalf("Put with an errant record and no tolerance: %v", err)
+	}
+}
+
 // A connector that panics fails its call with the panic and its stack; one
 // that kills its process fails with ErrPluginExited and its last output.
 // Either way the host goes on.

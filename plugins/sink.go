@@ -3,6 +3,7 @@ package plugins
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 
 	"google.golang.org/grpc/codes"
@@ -18,6 +19,62 @@ type sinkContext struct {
 	mu       sync.Mutex
 	assigned map[connect.TopicPartition]bool
 	events   chan *pluginpb.SinkEvent
+
+	// During a Put (guarded by mu): the records handed to the task, the
+	// index of each in the request, whether errant records are tolerated,
+	// and the ones the task reported (connect.ErrantRecordReporter).
+	putting    bool
+	putRecs    []connect.SinkRecord
+	putIndex   []int32
+	tolerate   bool
+	putFailed  []*pluginpb.FailedRecord
+	putMatched map[int]bool
+}
+
+// stageTaskPut names the stage of records a task reported as errant, as
+// Kafka Connect's ErrantRecordReporter does.
+const stageTaskPut = "TASK_PUT"
+
+// Report implements connect.ErrantRecordReporter.
+func (c *sinkContext) Report(rec *connect.SinkRecord, cause error) error {
+	if cause == nil {
+		cause = errors.New("reported as errant without a cause")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.putting {
+		return fmt.Errorf("an errant record can only be reported during Put: %w", cause)
+	}
+	if !c.tolerate {
+		return fmt.Errorf("record %s/%d@%d: %w", rec.Topic, rec.KafkaPartition, rec.KafkaOffset, cause)
+	}
+	// Find the record among the Put's: by identity when the task passed a
+	// pointer into the slice it got, else by topic, partition and offset.
+	j := -1
+	for i := range c.putRecs {
+		if &c.putRecs[i] == rec {
+			j = i
+			break
+		}
+	}
+	if j < 0 {
+		for i := range c.putRecs {
+			r := &c.putRecs[i]
+			if !c.putMatched[i] && r.KafkaOffset == rec.KafkaOffset && r.KafkaPartition == rec.KafkaPartition && r.Topic == rec.Topic {
+				j = i
+				break
+			}
+		}
+	}
+	if j < 0 {
+		return fmt.Errorf("reported errant record %s/%d@%d is not one of this Put's records: %w", rec.Topic, rec.KafkaPartition, rec.KafkaOffset, cause)
+	}
+	if c.putMatched[j] {
+		return nil // reported twice: once is enough
+	}
+	c.putMatched[j] = true
+	c.putFailed = append(c.putFailed, &pluginpb.FailedRecord{Index: c.putIndex[j], Stage: stageTaskPut, Error: cause.Error()})
+	return nil
 }
 
 func tpsToPB(tps []connect.TopicPartition) *pluginpb.PartitionsRequest {
@@ -139,7 +196,7 @@ func (s *server) ClosePartitions(ctx context.Context, req *pluginpb.PartitionsRe
 // Records failing conversion or a transform go back as failed (for the dead
 // letter queue) with errors.tolerance=all, and fail the call otherwise.
 func (s *server) Put(ctx context.Context, req *pluginpb.PutRequest) (*pluginpb.PutResponse, error) {
-	task, pipe, _, err := s.sinkTask()
+	task, pipe, sc, err := s.sinkTask()
 	if err != nil {
 		return nil, err
 	}
@@ -148,6 +205,7 @@ func (s *server) Put(ctx context.Context, req *pluginpb.PutRequest) (*pluginpb.P
 	defer s.putMu.Unlock()
 	resp := &pluginpb.PutResponse{}
 	var recs []connect.SinkRecord
+	var index []int32 // the request index of each of recs
 	if len(req.Packed) > 0 {
 		n, err := PackedCount(req.Packed)
 		if err != nil {
@@ -160,11 +218,12 @@ func (s *server) Put(ctx context.Context, req *pluginpb.PutRequest) (*pluginpb.P
 		var failed error
 		if _, err := EachConsumed(req.Packed, func(i int, cr *ConsumedFields) error {
 			recs = append(recs, connect.SinkRecord{})
+			index = append(index, int32(i))
 			out := &recs[len(recs)-1]
 			r, err := pipe.toSink(cr, &parts[i], out)
 			switch {
 			case err != nil:
-				recs = recs[:len(recs)-1]
+				recs, index = recs[:len(recs)-1], index[:len(index)-1]
 				var se *stageError
 				if !pipe.tolerateAll || !errors.As(err, &se) {
 					failed = err
@@ -172,7 +231,7 @@ func (s *server) Put(ctx context.Context, req *pluginpb.PutRequest) (*pluginpb.P
 				}
 				resp.Failed = append(resp.Failed, &pluginpb.FailedRecord{Index: int32(i), Stage: se.stage, Error: se.err.Error()})
 			case r == nil:
-				recs = recs[:len(recs)-1]
+				recs, index = recs[:len(recs)-1], index[:len(index)-1]
 			case r != out:
 				*out = *r
 			}
@@ -196,24 +255,33 @@ func (s *server) Put(ctx context.Context, req *pluginpb.PutRequest) (*pluginpb.P
 				cf.HeaderValues = append(cf.HeaderValues, nullable(h.Value, h.ValueNull))
 			}
 			recs = append(recs, connect.SinkRecord{})
+			index = append(index, int32(i))
 			out := &recs[len(recs)-1]
 			r, err := pipe.toSink(&cf, &parts[i], out)
 			switch {
 			case err != nil:
-				recs = recs[:len(recs)-1]
+				recs, index = recs[:len(recs)-1], index[:len(index)-1]
 				var se *stageError
 				if !pipe.tolerateAll || !errors.As(err, &se) {
 					return nil, toStatus(err)
 				}
 				resp.Failed = append(resp.Failed, &pluginpb.FailedRecord{Index: int32(i), Stage: se.stage, Error: se.err.Error()})
 			case r == nil:
-				recs = recs[:len(recs)-1]
+				recs, index = recs[:len(recs)-1], index[:len(index)-1]
 			case r != out:
 				*out = *r
 			}
 		}
 	}
-	if err := task.Put(ctx, recs); err != nil {
+	sc.mu.Lock()
+	sc.putting, sc.putRecs, sc.putIndex, sc.tolerate, sc.putFailed, sc.putMatched = true, recs, index, pipe.tolerateAll, nil, map[int]bool{}
+	sc.mu.Unlock()
+	err = task.Put(ctx, recs)
+	sc.mu.Lock()
+	resp.Failed = append(resp.Failed, sc.putFailed...)
+	sc.putting, sc.putRecs, sc.putIndex, sc.putFailed, sc.putMatched = false, nil, nil, nil, nil
+	sc.mu.Unlock()
+	if err != nil {
 		return nil, toStatus(err)
 	}
 	if s.recyclePuts && len(req.Packed) > 0 && pipe.copiesInput() {

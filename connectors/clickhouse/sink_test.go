@@ -251,3 +251,47 @@ func TestBadInputs(t *testing.T) {
 		t.Fatal("ErrPermanent is transient")
 	}
 }
+
+// errantReporter stands in for the worker's errant record reporter with
+// errors.tolerance=all (connect.ErrantRecordReporter).
+type errantReporter struct{ reported []string }
+
+func (e *errantReporter) Assignment() []connect.TopicPartition { return nil }
+func (e *errantReporter) Pause(...connect.TopicPartition)      {}
+func (e *errantReporter) Resume(...connect.TopicPartition)     {}
+func (e *errantReporter) Rewind(connect.TopicPartition, int64) {}
+func (e *errantReporter) RequestCommit()                       {}
+func (e *errantReporter) Report(rec *connect.SinkRecord, cause error) error {
+	e.reported = append(e.reported, fmt.Sprintf("%d: %v", rec.KafkaOffset, cause))
+	return nil
+}
+
+// A record whose value does not fit its column is reported as errant (the
+// worker sends it to the dead letter queue) and the others are written.
+func TestErrantRecordsReported(t *testing.T) {
+	db := server.NewDatabase(t, "errant")
+	server.Exec(t, "CREATE TABLE "+db+".typed (id Int32, name Int32, qty Int8) ENGINE = MergeTree ORDER BY id")
+	task := NewSink().(*Sink).NewTask().(*Task)
+	rep := &errantReporter{}
+	if err := task.Start(ctxT(t), rep, baseConfig(db)); err != nil {
+		t.Fatal(err)
+	}
+	defer task.Stop(context.Background())
+	good := func(id int32, off int64) connect.SinkRecord {
+		r := rec("typed", off, keySchema, key(id), rowSchema, connect.NewStruct(rowSchema).MustPut("id", id).MustPut("qty", int64(1)))
+		return r
+	}
+	bad := rec("typed", 1, keySchema, key(2), rowSchema, row(2, "abc", 1))
+	if err := task.Put(ctxT(t), []connect.SinkRecord{good(1, 0), bad, good(3, 2)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := task.Flush(ctxT(t), nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.reported) != 1 || !strings.HasPrefix(rep.reported[0], "1: ") || !strings.Contains(rep.reported[0], "Int32 column") {
+		t.Fatalf("reported %v, want the record at offset 1", rep.reported)
+	}
+	if got := server.Query(t, "SELECT id FROM "+db+".typed ORDER BY id"); strings.Join(got, ",") != "1,3" {
+		t.Fatalf("rows %v, want 1,3", got)
+	}
+}

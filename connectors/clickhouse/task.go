@@ -21,6 +21,7 @@ import (
 type Task struct {
 	mu      sync.Mutex
 	s       *settings
+	tc      connect.SinkTaskContext // for errant records (connect.ErrantRecordReporter)
 	conn    driver.Conn
 	caps    caps
 	tables  map[string]*table
@@ -72,7 +73,8 @@ type segment struct {
 	n    int
 }
 
-func (t *Task) Start(ctx context.Context, _ connect.SinkTaskContext, config map[string]string) error {
+func (t *Task) Start(ctx context.Context, tc connect.SinkTaskContext, config map[string]string) error {
+	t.tc = tc
 	s, errs := parse(config)
 	if len(errs) > 0 {
 		return fmt.Errorf("clickhouse sink config: %v", errs)
@@ -133,7 +135,18 @@ func (t *Task) Put(ctx context.Context, recs []connect.SinkRecord) error {
 	for i := range recs {
 		if err := t.add(ctx, &recs[i]); err != nil {
 			r := &recs[i]
-			return fmt.Errorf("clickhouse sink: record %s-%d@%d (table %s.%s): %w", r.Topic, r.KafkaPartition, r.KafkaOffset, t.s.database, t.s.tableName(r.Topic), err)
+			err = fmt.Errorf("clickhouse sink: record %s-%d@%d (table %s.%s): %w", r.Topic, r.KafkaPartition, r.KafkaOffset, t.s.database, t.s.tableName(r.Topic), err)
+			// A record that cannot become a row goes to the dead letter
+			// queue when tolerated (connect.ErrantRecordReporter); table
+			// and server errors always fail.
+			var re *recordError
+			if rep, ok := t.tc.(connect.ErrantRecordReporter); ok && errors.As(err, &re) {
+				if rerr := rep.Report(r, err); rerr != nil {
+					return rerr
+				}
+				continue
+			}
+			return err
 		}
 	}
 	now := time.Now()
@@ -303,7 +316,7 @@ func (t *Task) add(ctx context.Context, r *connect.SinkRecord) error {
 		sort.Strings(keys)
 		sig = strings.Join(keys, "\x00")
 	default:
-		return fmt.Errorf("%w: the value is a %s: the sink writes structs (records with schemas) or JSON objects; use a converter with schemas or wrap the value (HoistField transform)", ErrPermanent, kindOf(c.row))
+		return &recordError{fmt.Errorf("%w: the value is a %s: the sink writes structs (records with schemas) or JSON objects; use a converter with schemas or wrap the value (HoistField transform)", ErrPermanent, kindOf(c.row))}
 	}
 	name := t.s.tableName(r.Topic)
 	pk := planKey{table: name, row: c.rowS, key: c.keyS, sig: sig, cdc: c.cdc}
@@ -320,6 +333,13 @@ func (t *Task) add(ctx context.Context, r *connect.SinkRecord) error {
 	}
 	return t.appendRow(name, p, &c)
 }
+
+// recordError marks an error of one record's values (not of its table or
+// the server): the record can go to the dead letter queue.
+type recordError struct{ err error }
+
+func (e *recordError) Error() string { return e.err.Error() }
+func (e *recordError) Unwrap() error { return e.err }
 
 // appendRow converts a change's values and appends them to the table's
 // buffer.
@@ -339,8 +359,19 @@ func (t *Task) appendRow(name string, p *plan, c *change) error {
 	}
 	start := len(seg.vals)
 	fail := func(f fieldConv, err error) error {
+		// Undo the row: its values, and a segment or table buffer it
+		// alone would have started.
 		seg.vals = seg.vals[:start]
-		return fmt.Errorf("%w: field %q into column %q: %v; change the column's type, or convert the field before the sink (Cast transform)", ErrPermanent, f.name, f.col, err)
+		if seg.n == 0 && b.segs[len(b.segs)-1] == seg {
+			b.segs = b.segs[:len(b.segs)-1]
+		}
+		if b.rows == 0 && len(b.segs) == 0 {
+			delete(t.bufs, name)
+			if k := len(t.order); k > 0 && t.order[k-1] == name {
+				t.order = t.order[:k-1]
+			}
+		}
+		return &recordError{fmt.Errorf("%w: field %q into column %q: %v; change the column's type, or convert the field before the sink (Cast transform)", ErrPermanent, f.name, f.col, err)}
 	}
 	get := func(src any, f fieldConv) any {
 		switch v := src.(type) {

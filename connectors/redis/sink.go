@@ -195,6 +195,7 @@ func (s *Sink) NewTask() connect.SinkTask { return &SinkTask{} }
 // SinkTask writes records to Redis, one pipeline per Put.
 type SinkTask struct {
 	s    *sinkSettings
+	tc   connect.SinkTaskContext // for errant records (connect.ErrantRecordReporter)
 	c    *redis.Client
 	buf  []byte            // scratch for keys
 	json []byte            // arena of one Put's JSON values (read by its Exec)
@@ -202,7 +203,8 @@ type SinkTask struct {
 	envs map[*connect.Schema]bool
 }
 
-func (t *SinkTask) Start(ctx context.Context, _ connect.SinkTaskContext, config map[string]string) error {
+func (t *SinkTask) Start(ctx context.Context, tc connect.SinkTaskContext, config map[string]string) error {
+	t.tc = tc
 	st, errs := parseSink(config)
 	if len(errs) > 0 {
 		return fmt.Errorf("redis sink config: %v", errs)
@@ -253,10 +255,20 @@ func (t *SinkTask) Put(ctx context.Context, records []connect.SinkRecord) error 
 	// owner[i] is the record index of the i-th queued command.
 	owner := make([]int32, 0, len(records))
 	t.json = t.json[:0]
+	// A record that cannot be written (no key, a value its command cannot
+	// take) goes to the dead letter queue when tolerated
+	// (connect.ErrantRecordReporter); add queues nothing for it.
+	rep, _ := t.tc.(connect.ErrantRecordReporter)
 	for i := range records {
 		n0 := pipe.Len()
 		if err := t.add(ctx, pipe, &records[i]); err != nil {
-			return err
+			if rep == nil {
+				return err
+			}
+			if rerr := rep.Report(&records[i], err); rerr != nil {
+				return rerr
+			}
+			continue
 		}
 		for j := n0; j < pipe.Len(); j++ {
 			owner = append(owner, int32(i))
@@ -277,15 +289,36 @@ func (t *SinkTask) Put(ctx context.Context, records []connect.SinkRecord) error 
 		if !errors.As(c.Err(), &re) {
 			break // a connection error: the whole batch
 		}
-		if i < len(owner) {
-			return recordError(&records[owner[i]], "%s failed: %v", strings.ToUpper(c.Name()), c.Err())
+		if i >= len(owner) {
+			return fmt.Errorf("redis pipeline: %v", c.Err())
 		}
-		return fmt.Errorf("redis pipeline: %v", c.Err())
+		cause := recordError(&records[owner[i]], "%s failed: %v", strings.ToUpper(c.Name()), c.Err())
+		if rep == nil || t.s.multiExec {
+			return cause // in MULTI/EXEC the others were not applied either
+		}
+		if rerr := rep.Report(&records[owner[i]], cause); rerr != nil {
+			return rerr
+		}
+	}
+	if rep != nil && !t.s.multiExec && onlyCommandErrors(cmds) {
+		return nil // every failed command's record was reported
 	}
 	if isAuthError(err) {
 		return errors.New(describeConnError(t.s.conn.opts.Addr, err))
 	}
 	return fmt.Errorf("%w: writing %d records to Redis: %v", connect.ErrRetriable, len(records), err)
+}
+
+// onlyCommandErrors reports whether every failed command failed with a
+// Redis error reply (not a connection error).
+func onlyCommandErrors(cmds []redis.Cmder) bool {
+	for _, c := range cmds {
+		var re redis.Error
+		if c.Err() != nil && !errors.As(c.Err(), &re) {
+			return false
+		}
+	}
+	return true
 }
 
 // add queues the commands of one record.

@@ -318,3 +318,47 @@ func TestSinkThroughput(t *testing.T) {
 		t.Logf("below the 150,000 ops/s target")
 	}
 }
+
+// errantReporter stands in for the worker's errant record reporter with
+// errors.tolerance=all (connect.ErrantRecordReporter).
+type errantReporter struct{ reported []int64 }
+
+func (e *errantReporter) Assignment() []connect.TopicPartition { return nil }
+func (e *errantReporter) Pause(...connect.TopicPartition)      {}
+func (e *errantReporter) Resume(...connect.TopicPartition)     {}
+func (e *errantReporter) Rewind(connect.TopicPartition, int64) {}
+func (e *errantReporter) RequestCommit()                       {}
+func (e *errantReporter) Report(rec *connect.SinkRecord, _ error) error {
+	e.reported = append(e.reported, rec.KafkaOffset)
+	return nil
+}
+
+// Records that cannot be written (no key; a Redis error reply) are
+// reported as errant (the worker sends them to the dead letter queue) and
+// the others are written.
+func TestSinkReportsErrantRecords(t *testing.T) {
+	c := server.Client(t)
+	task := NewSink().(*Sink).NewTask().(*SinkTask)
+	rep := &errantReporter{}
+	if err := task.Start(ctxT(t), rep, config(keyCommand, "HSET", keyKeyspace, "errant")); err != nil {
+		t.Fatal(err)
+	}
+	defer task.Stop(context.Background())
+	val := map[string]any{"f": "v"}
+	recs := []connect.SinkRecord{
+		rec("t", connect.StringSchema, "k1", nil, val),
+		rec("t", nil, nil, nil, val), // no key
+		rec("t", connect.StringSchema, "k3", nil, val),
+	}
+	if err := task.Put(ctxT(t), recs); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.reported) != 1 || rep.reported[0] != recs[1].KafkaOffset {
+		t.Fatalf("reported offsets %v, want [%d]", rep.reported, recs[1].KafkaOffset)
+	}
+	for _, k := range []string{"errant:k1", "errant:k3"} {
+		if got := c.HGet(ctxT(t), k, "f").Val(); got != "v" {
+			t.Fatalf("%s.f = %q, want v", k, got)
+		}
+	}
+}

@@ -134,10 +134,11 @@ func (s *sink) NewTask() connect.SinkTask { return &sinkTask{} }
 type sinkTask struct {
 	cfg map[string]string
 	f   *os.File
+	tc  connect.SinkTaskContext
 }
 
-func (t *sinkTask) Start(_ context.Context, _ connect.SinkTaskContext, cfg map[string]string) error {
-	t.cfg = cfg
+func (t *sinkTask) Start(_ context.Context, tc connect.SinkTaskContext, cfg map[string]string) error {
+	t.cfg, t.tc = cfg, tc
 	f, err := os.OpenFile(cfg["file"], os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	t.f = f
 	return err
@@ -148,7 +149,19 @@ func (t *sinkTask) Put(_ context.Context, recs []connect.SinkRecord) error {
 	if t.cfg["misbehave"] == "panic" {
 		panic("testplugin: told to panic in Put")
 	}
-	for _, r := range recs {
+	for i, r := range recs {
+		// misbehave=errant: a record keyed "bad" cannot be written; it is
+		// reported (connect.ErrantRecordReporter) and the others go on.
+		if t.cfg["misbehave"] == "errant" && r.Key == "bad" {
+			rep, ok := t.tc.(connect.ErrantRecordReporter)
+			if !ok {
+				return fmt.Errorf("testplugin: no errant record reporter")
+			}
+			if err := rep.Report(&recs[i], fmt.Errorf("testplugin: record keyed bad refused")); err != nil {
+				return err
+			}
+			continue
+		}
 		fmt.Fprintf(t.f, "%s/%d@%d %v=%v\n", r.Topic, r.KafkaPartition, r.KafkaOffset, r.Key, r.Value)
 	}
 	return nil
