@@ -6,14 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -39,7 +37,6 @@ type Process struct {
 	client *plugin.Client
 	cmd    *exec.Cmd
 	stderr *tailWriter
-	data   *dataConn // the data channel (nil in-process and for validators)
 	once   sync.Once
 }
 
@@ -68,18 +65,6 @@ func launchRole(ctx context.Context, path string, logger *slog.Logger, role stri
 	if role != "" {
 		cmd.Env = append(cmd.Env, RoleEnv+"="+role)
 	}
-	// The data channel (datachannel.go): the child's end becomes fd 3.
-	var parentEnd, childEnd *os.File
-	if role == "" {
-		fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-		if err != nil {
-			return nil, fmt.Errorf("starting plugin %s: data channel: %w", path, err)
-		}
-		parentEnd, childEnd = os.NewFile(uintptr(fds[0]), "tributary-data"), os.NewFile(uintptr(fds[1]), "tributary-data-child")
-		defer childEnd.Close() // the child has its copy once started
-		cmd.ExtraFiles = []*os.File{childEnd}
-		cmd.Env = append(cmd.Env, fmt.Sprintf("%s=%d", DataFDEnv, dataFD))
-	}
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  handshake,
 		Plugins:          plugin.PluginSet{pluginName: &grpcPlugin{}},
@@ -96,32 +81,17 @@ func launchRole(ctx context.Context, path string, logger *slog.Logger, role stri
 			grpc.WithInitialWindowSize(windowBytes), grpc.WithInitialConnWindowSize(windowBytes),
 			grpc.WithWriteBufferSize(socketBufferBytes), grpc.WithReadBufferSize(socketBufferBytes)},
 	})
-	fail := func(err error) (*Process, error) {
-		client.Kill()
-		if parentEnd != nil {
-			parentEnd.Close()
-		}
-		return nil, err
-	}
 	rpc, err := client.Client()
 	if err != nil {
-		return fail(fmt.Errorf("starting plugin %s: %w%s", path, err, tail.lastWords()))
+		client.Kill()
+		return nil, fmt.Errorf("starting plugin %s: %w%s", path, err, tail.lastWords())
 	}
 	raw, err := rpc.Dispense(pluginName)
 	if err != nil {
-		return fail(fmt.Errorf("starting plugin %s: %w", path, err))
+		client.Kill()
+		return nil, fmt.Errorf("starting plugin %s: %w", path, err)
 	}
-	p := &Process{Path: path, Plugin: raw.(pluginpb.PluginClient), client: client, cmd: cmd, stderr: tail}
-	if parentEnd != nil {
-		conn, err := net.FileConn(parentEnd) // a dup: parentEnd is closed right after
-		parentEnd.Close()
-		if err != nil {
-			return fail(fmt.Errorf("starting plugin %s: data channel: %w", path, err))
-		}
-		p.data = newDataConn(conn)
-		p.Plugin = &dataClient{PluginClient: p.Plugin, d: p.data}
-	}
-	return p, nil
+	return &Process{Path: path, Plugin: raw.(pluginpb.PluginClient), client: client, cmd: cmd, stderr: tail}, nil
 }
 
 func startTimeout(ctx context.Context) time.Duration {
@@ -137,12 +107,7 @@ func (p *Process) Exited() bool { return p.client != nil && p.client.Exited() }
 // Kill ends the process (gracefully, then forcibly) and waits for it.
 func (p *Process) Kill() {
 	if p.client != nil {
-		p.once.Do(func() {
-			p.client.Kill()
-			if p.data != nil {
-				p.data.Close()
-			}
-		})
+		p.once.Do(p.client.Kill)
 	}
 }
 

@@ -5,11 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"runtime/debug"
 	"runtime/pprof"
-	"strconv"
 	"sync"
 	"time"
 
@@ -51,15 +49,7 @@ func Serve(classes ...Class) {
 		debug.SetGCPercent(400)
 	}
 	srv := newServer(classes)
-	srv.recyclePuts = true // every request arrives through batchCodec (or the data channel)
-	if fd := os.Getenv(DataFDEnv); fd == strconv.Itoa(dataFD) {
-		if conn, err := net.FileConn(os.NewFile(dataFD, "tributary-data")); err == nil {
-			srv.data = newDataConn(conn)
-			defer srv.data.Close()
-		} else {
-			fmt.Fprintf(os.Stderr, "tributary plugin: data channel unusable, batches go over gRPC: %v\n", err)
-		}
-	}
+	srv.recyclePuts = true // every request arrives through batchCodec
 	if path := os.Getenv(cpuProfileEnv); path != "" {
 		srv.stopProfile = startCPUProfile(fmt.Sprintf("%s.%d", path, os.Getpid()))
 	}
@@ -187,9 +177,6 @@ type server struct {
 	stopOnce   sync.Once
 	// stopProfile ends the CPU profile (cpuProfileEnv) when the task stops.
 	stopProfile func()
-	// data is the data channel to the worker (nil: batches go in gRPC
-	// messages, as in-process).
-	data *dataConn
 	// recyclePuts: a put request's packed buffer is this process's own
 	// (decoded by batchCodec) and may go back to batchBuffers after Put;
 	// false in-process, where it is the caller's.
@@ -471,7 +458,7 @@ func (s *server) StartSourceTask(ctx context.Context, req *pluginpb.StartSourceT
 	}
 	s.source, s.pipe = task, pipe
 	s.pollCtx, s.pollCancel = context.WithCancel(context.Background())
-	return &pluginpb.StartTaskResponse{DataChannel: s.data != nil}, nil
+	return &pluginpb.StartTaskResponse{}, nil
 }
 
 // Poll returns the task's next batch, converted and packed. After a
@@ -518,14 +505,6 @@ func (s *server) Poll(ctx context.Context, req *pluginpb.PollRequest) (*pluginpb
 	}
 	if res.err != nil {
 		return nil, res.err
-	}
-	if req.DataSeq != 0 && s.data != nil && len(res.packed) > 0 {
-		err := s.data.write(req.DataSeq, res.packed)
-		ReleaseBatch(&res.packed) // written (or lost with the channel)
-		if err != nil {
-			return nil, err
-		}
-		return &pluginpb.PollResponse{DataSeq: req.DataSeq}, nil
 	}
 	return &pluginpb.PollResponse{Packed: res.packed}, nil
 }

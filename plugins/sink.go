@@ -151,7 +151,7 @@ func (s *server) StartSinkTask(ctx context.Context, req *pluginpb.StartSinkTaskR
 		return nil, toStatus(err)
 	}
 	s.sink, s.pipe, s.sinkCtx = task, pipe, sc
-	return &pluginpb.StartTaskResponse{DataChannel: s.data != nil}, nil
+	return &pluginpb.StartTaskResponse{}, nil
 }
 
 func (s *server) sinkTask() (connect.SinkTask, *pipeline, *sinkContext, error) {
@@ -203,16 +203,6 @@ func (s *server) Put(ctx context.Context, req *pluginpb.PutRequest) (*pluginpb.P
 	// One put at a time: the pipeline's converters keep scratch state.
 	s.putMu.Lock()
 	defer s.putMu.Unlock()
-	if req.DataSeq != 0 {
-		if s.data == nil {
-			return nil, status.Error(codes.FailedPrecondition, "a put on the data channel, but this plugin has none")
-		}
-		b, err := s.data.recv(ctx, req.DataSeq)
-		if err != nil {
-			return nil, toStatus(err)
-		}
-		req.Packed = b // this process's buffer: recycled below like a gRPC one
-	}
 	resp := &pluginpb.PutResponse{}
 	var recs []connect.SinkRecord
 	var index []int32 // the request index of each of recs

@@ -926,10 +926,7 @@ func (x *StartSourceTaskRequest) GetOffsets() []*PartitionOffset {
 }
 
 type StartTaskResponse struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// data_channel: the plugin moves this task's batches over the data channel
-	// (plugins/datachannel.go) when a request asks for it.
-	DataChannel   bool `protobuf:"varint,1,opt,name=data_channel,json=dataChannel,proto3" json:"data_channel,omitempty"`
+	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -962,13 +959,6 @@ func (x *StartTaskResponse) ProtoReflect() protoreflect.Message {
 // Deprecated: Use StartTaskResponse.ProtoReflect.Descriptor instead.
 func (*StartTaskResponse) Descriptor() ([]byte, []int) {
 	return file_plugin_proto_rawDescGZIP(), []int{17}
-}
-
-func (x *StartTaskResponse) GetDataChannel() bool {
-	if x != nil {
-		return x.DataChannel
-	}
-	return false
 }
 
 type Header struct {
@@ -1177,12 +1167,8 @@ func (x *ProducedRecord) GetError() string {
 }
 
 type PollRequest struct {
-	state      protoimpl.MessageState `protogen:"open.v1"`
-	MaxRecords int32                  `protobuf:"varint,1,opt,name=max_records,json=maxRecords,proto3" json:"max_records,omitempty"`
-	// data_seq, when not 0, asks the plugin to write the batch to the data
-	// channel as the frame with this sequence number instead of in the
-	// response (only after StartTaskResponse.data_channel).
-	DataSeq       uint64 `protobuf:"varint,2,opt,name=data_seq,json=dataSeq,proto3" json:"data_seq,omitempty"`
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	MaxRecords    int32                  `protobuf:"varint,1,opt,name=max_records,json=maxRecords,proto3" json:"max_records,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1224,23 +1210,13 @@ func (x *PollRequest) GetMaxRecords() int32 {
 	return 0
 }
 
-func (x *PollRequest) GetDataSeq() uint64 {
-	if x != nil {
-		return x.DataSeq
-	}
-	return 0
-}
-
 type PollResponse struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Records []*ProducedRecord      `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
 	// packed holds the same records in the packed batch format of
 	// plugins/packed.go (much cheaper than one message per record); a plugin
 	// sets either records or packed.
-	Packed []byte `protobuf:"bytes,2,opt,name=packed,proto3" json:"packed,omitempty"`
-	// data_seq, when not 0: the packed batch is the data channel's frame with
-	// this sequence number (records and packed are empty).
-	DataSeq       uint64 `protobuf:"varint,3,opt,name=data_seq,json=dataSeq,proto3" json:"data_seq,omitempty"`
+	Packed        []byte `protobuf:"bytes,2,opt,name=packed,proto3" json:"packed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1287,13 +1263,6 @@ func (x *PollResponse) GetPacked() []byte {
 		return x.Packed
 	}
 	return nil
-}
-
-func (x *PollResponse) GetDataSeq() uint64 {
-	if x != nil {
-		return x.DataSeq
-	}
-	return 0
 }
 
 type CommitSourceRequest struct {
@@ -1681,10 +1650,7 @@ type PutRequest struct {
 	Records []*ConsumedRecord      `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
 	// packed holds the records in the packed batch format of plugins/packed.go;
 	// a worker sets either records or packed.
-	Packed []byte `protobuf:"bytes,2,opt,name=packed,proto3" json:"packed,omitempty"`
-	// data_seq, when not 0: the packed batch is the data channel's frame with
-	// this sequence number (records and packed are empty).
-	DataSeq       uint64 `protobuf:"varint,3,opt,name=data_seq,json=dataSeq,proto3" json:"data_seq,omitempty"`
+	Packed        []byte `protobuf:"bytes,2,opt,name=packed,proto3" json:"packed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1731,13 +1697,6 @@ func (x *PutRequest) GetPacked() []byte {
 		return x.Packed
 	}
 	return nil
-}
-
-func (x *PutRequest) GetDataSeq() uint64 {
-	if x != nil {
-		return x.DataSeq
-	}
-	return 0
 }
 
 // FailedRecord is a record the plugin could not convert or transform while
@@ -2331,9 +2290,8 @@ const file_plugin_proto_rawDesc = "" +
 	"\aoffsets\x18\x03 \x03(\v2$.tributary.plugin.v1.PartitionOffsetR\aoffsets\x1a9\n" +
 	"\vConfigEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"6\n" +
-	"\x11StartTaskResponse\x12!\n" +
-	"\fdata_channel\x18\x01 \x01(\bR\vdataChannel\"O\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x13\n" +
+	"\x11StartTaskResponse\"O\n" +
 	"\x06Header\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value\x12\x1d\n" +
@@ -2354,15 +2312,13 @@ const file_plugin_proto_rawDesc = "" +
 	" \x01(\fR\x13sourcePartitionJson\x12,\n" +
 	"\x12source_offset_json\x18\v \x01(\fR\x10sourceOffsetJson\x12\x18\n" +
 	"\adropped\x18\f \x01(\bR\adropped\x12\x14\n" +
-	"\x05error\x18\r \x01(\tR\x05error\"I\n" +
+	"\x05error\x18\r \x01(\tR\x05error\".\n" +
 	"\vPollRequest\x12\x1f\n" +
 	"\vmax_records\x18\x01 \x01(\x05R\n" +
-	"maxRecords\x12\x19\n" +
-	"\bdata_seq\x18\x02 \x01(\x04R\adataSeq\"\x80\x01\n" +
+	"maxRecords\"e\n" +
 	"\fPollResponse\x12=\n" +
 	"\arecords\x18\x01 \x03(\v2#.tributary.plugin.v1.ProducedRecordR\arecords\x12\x16\n" +
-	"\x06packed\x18\x02 \x01(\fR\x06packed\x12\x19\n" +
-	"\bdata_seq\x18\x03 \x01(\x04R\adataSeq\"Y\n" +
+	"\x06packed\x18\x02 \x01(\fR\x06packed\"Y\n" +
 	"\x13CommitSourceRequest\x12B\n" +
 	"\tcommitted\x18\x01 \x03(\v2$.tributary.plugin.v1.PartitionOffsetR\tcommitted\"\x16\n" +
 	"\x14CommitSourceResponse\"\xb6\x01\n" +
@@ -2392,12 +2348,11 @@ const file_plugin_proto_rawDesc = "" +
 	"\n" +
 	"value_null\x18\t \x01(\bR\tvalueNull\x125\n" +
 	"\aheaders\x18\n" +
-	" \x03(\v2\x1b.tributary.plugin.v1.HeaderR\aheaders\"~\n" +
+	" \x03(\v2\x1b.tributary.plugin.v1.HeaderR\aheaders\"c\n" +
 	"\n" +
 	"PutRequest\x12=\n" +
 	"\arecords\x18\x01 \x03(\v2#.tributary.plugin.v1.ConsumedRecordR\arecords\x12\x16\n" +
-	"\x06packed\x18\x02 \x01(\fR\x06packed\x12\x19\n" +
-	"\bdata_seq\x18\x03 \x01(\x04R\adataSeq\"P\n" +
+	"\x06packed\x18\x02 \x01(\fR\x06packed\"P\n" +
 	"\fFailedRecord\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x05R\x05index\x12\x14\n" +
 	"\x05stage\x18\x02 \x01(\tR\x05stage\x12\x14\n" +
