@@ -1,17 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -78,16 +73,13 @@ func (r result) catchUpRPS() float64 {
 
 // env is one run's processes and clients.
 type env struct {
-	o      options
-	pg     *postgres
-	dir    string
-	broker *benchproc.Proc
-	worker *benchproc.Proc
-	kafka  string
-	rest   string
-	kcl    *kgo.Client
-	adm    *kadm.Client
-	logf   func(string, ...any)
+	o    options
+	pg   *postgres
+	dir  string
+	st   *benchproc.Stack // broker and worker
+	kcl  *kgo.Client
+	adm  *kadm.Client
+	logf func(string, ...any)
 }
 
 func runOnce(ctx context.Context, o options, pg *postgres, r int, logf func(string, ...any)) (res result, err error) {
@@ -128,18 +120,18 @@ func runOnce(ctx context.Context, o options, pg *postgres, r int, logf func(stri
 	}
 	defer func() {
 		if err != nil {
-			err = fmt.Errorf("%w\n--- connector status: %s\n--- worker log ends:\n%s", err, e.status(), benchproc.Tail(e.worker.LogPath, 3000))
+			err = fmt.Errorf("%w\n--- connector status: %s\n--- worker log ends:\n%s", err, e.st.Status(connectorName), benchproc.Tail(e.st.Worker.LogPath, 3000))
 		}
 	}()
-	mem := startMemSampler(e.worker.PID())
+	mem := startMemSampler(e.st.Worker.PID())
 	defer mem.stop()
 	pm := pg.postmasterPID()
-	cpu := func() cpuSplit { return cpuAt(e.worker.PID(), e.broker.PID(), pm) }
+	cpu := func() cpuSplit { return cpuAt(e.st.Worker.PID(), e.st.Broker.PID(), pm) }
 
 	// 1. Snapshot.
 	c0 := cpu()
 	start := time.Now()
-	if err := e.postConnector(ctx, connectorConfig(o, map[string]string{
+	if err := e.st.PostConnector(ctx, connectorName, connectorConfig(o, map[string]string{
 		"connector.class":    "PostgresCdcSource",
 		"database.hostname":  pg.srv.Host,
 		"database.port":      strconv.Itoa(pg.srv.Port),
@@ -164,12 +156,12 @@ func runOnce(ctx context.Context, o options, pg *postgres, r int, logf func(stri
 	}
 	res.snapshot, res.snapFirst = reached.Sub(start), first.Sub(start)
 	res.cpuSnap = cpu().sub(c0)
-	_, res.workerHWMSnap = benchproc.MemMB(e.worker.PID())
+	_, res.workerHWMSnap = benchproc.MemMB(e.st.Worker.PID())
 	logf("run %d: snapshot of %s rows in %.2f s (first record after %.2f s): %s rows/s",
 		r, benchreport.Thousands(float64(o.rows)), res.snapshot.Seconds(), res.snapFirst.Seconds(), benchreport.Thousands(res.snapshotRPS()))
 
 	// 2. Streaming.
-	if err := sleep(ctx, streamPause); err != nil {
+	if err := benchproc.Sleep(ctx, streamPause); err != nil {
 		return res, err
 	}
 	load, err := pg.newInsertLoad(ctx, db, benchTable, int64(o.rows)+1, o.streamRows)
@@ -228,7 +220,7 @@ func runOnce(ctx context.Context, o options, pg *postgres, r int, logf func(stri
 
 	// Duplicates would show as records beyond the rows; give them a flush
 	// interval to appear.
-	if err := sleep(ctx, flushMs*time.Millisecond); err != nil {
+	if err := benchproc.Sleep(ctx, flushMs*time.Millisecond); err != nil {
 		return res, err
 	}
 	n, err := e.count(ctx)
@@ -247,7 +239,7 @@ func runOnce(ctx context.Context, o options, pg *postgres, r int, logf func(stri
 		if (lag >= 0 && lag <= slotSettled) || time.Now().After(deadline) {
 			break
 		}
-		if err := sleep(ctx, 250*time.Millisecond); err != nil {
+		if err := benchproc.Sleep(ctx, 250*time.Millisecond); err != nil {
 			return res, err
 		}
 	}
@@ -269,52 +261,22 @@ func connectorConfig(o options, base map[string]string) map[string]string {
 	return base
 }
 
-// start starts the broker and the worker and waits until the worker is
-// healthy.
+// start starts the broker and the worker, and the Kafka clients the run
+// polls with.
 func (e *env) start(ctx context.Context) error {
-	var err error
-	if e.kafka, err = benchproc.FreeAddr(); err != nil {
-		return err
-	}
-	e.broker, err = benchproc.Start("broker", []string{e.o.tributary, "broker", "--listen", e.kafka, "--data-dir", filepath.Join(e.dir, "broker-data")}, e.dir)
+	st, err := benchproc.StartStack(ctx, e.o.tributary, e.dir, "cdcbench", "offset.flush.interval.ms="+strconv.Itoa(flushMs))
 	if err != nil {
 		return err
 	}
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := benchproc.WaitTCP(wctx, e.kafka, e.broker); err != nil {
-		return err
-	}
-	if e.rest, err = benchproc.FreeAddr(); err != nil {
-		return err
-	}
-	e.worker, err = benchproc.Start("worker", []string{e.o.tributary, "worker", "--bootstrap-servers", e.kafka, "--group-id", "cdcbench",
-		"--rest-listen", e.rest, "--plugin-path", filepath.Dir(e.o.tributary),
-		"--set", "offset.flush.interval.ms=" + strconv.Itoa(flushMs)}, e.dir)
-	if err != nil {
-		return err
-	}
+	e.st = st
 	// kadm answers from the client's cached metadata up to MetadataMinAge
 	// old (default 5 s): the topic, auto-created by the worker's first
 	// produce, would stay unknown that long.
-	if e.kcl, err = kgo.NewClient(kgo.SeedBrokers(e.kafka), kgo.MetadataMinAge(pollEvery/2)); err != nil {
+	if e.kcl, err = kgo.NewClient(kgo.SeedBrokers(st.Kafka), kgo.MetadataMinAge(pollEvery/2)); err != nil {
 		return err
 	}
 	e.adm = kadm.NewClient(e.kcl)
-	hctx, hcancel := context.WithTimeout(ctx, 60*time.Second)
-	defer hcancel()
-	for {
-		code, _, err := e.http(hctx, http.MethodGet, "/health", nil)
-		if err == nil && code == http.StatusOK {
-			return nil
-		}
-		if err := e.worker.Alive(); err != nil {
-			return err
-		}
-		if err := sleep(hctx, 100*time.Millisecond); err != nil {
-			return fmt.Errorf("the worker did not become healthy: %w", err)
-		}
-	}
+	return nil
 }
 
 // stop deletes the connector (so that the worker stops its task and
@@ -325,129 +287,10 @@ func (e *env) stop() {
 	if e.kcl != nil {
 		e.kcl.Close()
 	}
-	if e.worker != nil && !e.worker.Dead() && e.rest != "" {
-		e.deleteConnector()
+	if e.st != nil {
+		e.st.DeleteConnector(connectorName)
+		e.st.Stop(stopGrace)
 	}
-	if e.worker != nil {
-		e.worker.Stop(stopGrace)
-	}
-	if e.broker != nil {
-		e.broker.Stop(stopGrace)
-	}
-}
-
-func (e *env) http(ctx context.Context, method, path string, body any) (int, []byte, error) {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return 0, nil, err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+e.rest+path, rd)
-	if err != nil {
-		return 0, nil, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, b, err
-}
-
-// postConnector creates the connector, retrying while the worker answers
-// 409 (rebalancing).
-func (e *env) postConnector(ctx context.Context, config map[string]string) error {
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		code, b, err := e.http(ctx, http.MethodPost, "/connectors", map[string]any{"name": connectorName, "config": config})
-		switch {
-		case err != nil:
-			return fmt.Errorf("creating connector %s: %w", connectorName, err)
-		case code == http.StatusCreated:
-			return nil
-		case code == http.StatusConflict && time.Now().Before(deadline):
-			if err := sleep(ctx, 100*time.Millisecond); err != nil {
-				return err
-			}
-		default:
-			return fmt.Errorf("creating connector %s: %d %s", connectorName, code, strings.TrimSpace(string(b)))
-		}
-	}
-}
-
-// deleteConnector deletes the connector and waits (up to 15 s) until
-// the worker's plugin processes running it ended.
-func (e *env) deleteConnector() {
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	before := benchproc.ChildrenOf(e.worker.PID())
-	if code, _, err := e.http(ctx, http.MethodDelete, "/connectors/"+connectorName, nil); err != nil || (code != http.StatusNoContent && code != http.StatusNotFound) {
-		return
-	}
-	for {
-		alive := 0
-		for _, pid := range before {
-			if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err == nil {
-				alive++
-			}
-		}
-		// The validator process the worker keeps after a POST may live on.
-		if alive <= 1 || sleep(ctx, 100*time.Millisecond) != nil {
-			return
-		}
-	}
-}
-
-// status returns the connector's status for messages.
-func (e *env) status() string {
-	if e.rest == "" {
-		return "(no worker)"
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	code, b, err := e.http(ctx, http.MethodGet, "/connectors/"+connectorName+"/status", nil)
-	if err != nil {
-		return err.Error()
-	}
-	return fmt.Sprintf("%d %s", code, bytes.TrimSpace(b))
-}
-
-// failed returns an error when the connector or its task FAILED.
-func (e *env) failed(ctx context.Context) error {
-	code, b, err := e.http(ctx, http.MethodGet, "/connectors/"+connectorName+"/status", nil)
-	if err != nil || code != http.StatusOK {
-		return nil // transient (or not yet known): the waits time out otherwise
-	}
-	var st struct {
-		Connector struct {
-			State string `json:"state"`
-			Trace string `json:"trace"`
-		} `json:"connector"`
-		Tasks []struct {
-			ID    int    `json:"id"`
-			State string `json:"state"`
-			Trace string `json:"trace"`
-		} `json:"tasks"`
-	}
-	if json.Unmarshal(b, &st) != nil {
-		return nil
-	}
-	if st.Connector.State == "FAILED" {
-		return fmt.Errorf("connector %s FAILED: %s", connectorName, st.Connector.Trace)
-	}
-	for _, t := range st.Tasks {
-		if t.State == "FAILED" {
-			return fmt.Errorf("task %s/%d FAILED: %s", connectorName, t.ID, t.Trace)
-		}
-	}
-	return nil
 }
 
 // count returns the records in the topic (the sum of its partitions' end
@@ -506,12 +349,12 @@ func (e *env) waitCount(ctx context.Context, want int64, tick func() error, seen
 		if now.Sub(lastCheck) >= statusEvery {
 			lastCheck = now
 			e.logf("  %s of %s records in %s", benchreport.Thousands(float64(n)), benchreport.Thousands(float64(want)), topic)
-			for _, p := range []*benchproc.Proc{e.worker, e.broker} {
+			for _, p := range []*benchproc.Proc{e.st.Worker, e.st.Broker} {
 				if err := p.Alive(); err != nil {
 					return time.Time{}, n, err
 				}
 			}
-			if err := e.failed(ctx); err != nil {
+			if err := e.st.Failed(ctx, connectorName); err != nil {
 				return time.Time{}, n, err
 			}
 		}
@@ -526,7 +369,7 @@ func (e *env) waitCount(ctx context.Context, want int64, tick func() error, seen
 // lastRecordLen returns the key + value bytes of the record at offset off
 // of the topic's partition 0 (the worker's auto-created topic has one).
 func (e *env) lastRecordLen(ctx context.Context, off int64) (int, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(e.kafka), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.st.Kafka), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{
 		topic: {0: kgo.NewOffset().At(off)},
 	}))
 	if err != nil {
@@ -552,14 +395,5 @@ func (e *env) lastRecordLen(ctx context.Context, off int64) (int, error) {
 		if n > 0 {
 			return n, nil
 		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(d):
-		return nil
 	}
 }

@@ -92,7 +92,7 @@ func startCluster(ctx context.Context, o options, dir string) (*cluster, error) 
 				c.stop()
 				return nil, err
 			}
-			if err := sleep(hctx, 50*time.Millisecond); err != nil {
+			if err := benchproc.Sleep(hctx, 50*time.Millisecond); err != nil {
 				c.stop()
 				return nil, fmt.Errorf("%s not healthy: %w", w.name, err)
 			}
@@ -166,15 +166,6 @@ func httpDo(url, method string, body any) (int, []byte, error) {
 	return resp.StatusCode, b, err
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(d):
-		return nil
-	}
-}
-
 // createConnectors creates n file source connectors (each tailing its own
 // empty file into benchTopic) through the workers' REST APIs in turn,
 // retrying a 409 (rebalance in progress). It returns the retries.
@@ -205,7 +196,7 @@ func (c *cluster) createConnectors(ctx context.Context, n int) (retries int, err
 				break // an earlier attempt created it
 			}
 			retries++
-			if err := sleep(ctx, 50*time.Millisecond); err != nil {
+			if err := benchproc.Sleep(ctx, 50*time.Millisecond); err != nil {
 				return retries, err
 			}
 		}
@@ -292,7 +283,7 @@ func (c *cluster) waitAllRunning(ctx context.Context, want int) (placement, erro
 				return pl, err
 			}
 		}
-		if err := sleep(ctx, 50*time.Millisecond); err != nil {
+		if err := benchproc.Sleep(ctx, 50*time.Millisecond); err != nil {
 			return pl, fmt.Errorf("waiting for %d units RUNNING: %w (last: %s)", want, err, last)
 		}
 	}

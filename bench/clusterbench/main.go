@@ -298,7 +298,7 @@ func runOnce(ctx context.Context, o options, r int, logf func(string, ...any)) (
 		if err := survivor.p.Alive(); err != nil {
 			return res, err
 		}
-		if err := sleep(fctx, 20*time.Millisecond); err != nil {
+		if err := benchproc.Sleep(fctx, 20*time.Millisecond); err != nil {
 			return res, fmt.Errorf("failover: the victim's units do not all run elsewhere: %w (last: %s)", err, last)
 		}
 	}

@@ -1,12 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -60,13 +56,10 @@ func (r result) steadyRate() float64 {
 
 // env is one run's processes and clients.
 type env struct {
-	o      options
-	dir    string
-	broker *benchproc.Proc
-	worker *benchproc.Proc
-	kafka  string
-	rest   string
-	logf   func(string, ...any)
+	o    options
+	dir  string
+	st   *benchproc.Stack // broker and worker
+	logf func(string, ...any)
 }
 
 func runOnce(ctx context.Context, o options, tg targets, sink string, r int, logf func(string, ...any)) (res result, err error) {
@@ -152,7 +145,7 @@ func runOnce(ctx context.Context, o options, tg targets, sink string, r int, log
 	}
 	defer func() {
 		if err != nil {
-			err = fmt.Errorf("%w\n--- connector status: %s\n--- worker log ends:\n%s", err, e.status(), benchproc.Tail(e.worker.LogPath, 3000))
+			err = fmt.Errorf("%w\n--- connector status: %s\n--- worker log ends:\n%s", err, e.st.Status(connectorName), benchproc.Tail(e.st.Worker.LogPath, 3000))
 		}
 	}()
 	logf("%s run %d: producing %s records into %s (%d partitions)", sink, r, benchreport.Thousands(float64(o.records)), topic, o.partitions)
@@ -163,10 +156,10 @@ func runOnce(ctx context.Context, o options, tg targets, sink string, r int, log
 	res.produce = time.Since(t0)
 	logf("%s run %d: produced in %.2f s (%s records/s); creating the connector", sink, r, res.produce.Seconds(), benchreport.Thousands(float64(o.records)/res.produce.Seconds()))
 
-	mem := startMemSampler(e.worker.PID())
+	mem := startMemSampler(e.st.Worker.PID())
 	defer mem.stop()
 	start := time.Now()
-	if err := e.postConnector(ctx, config); err != nil {
+	if err := e.st.PostConnector(ctx, connectorName, config); err != nil {
 		return res, err
 	}
 	var first time.Time
@@ -189,12 +182,12 @@ func runOnce(ctx context.Context, o options, tg targets, sink string, r int, log
 		if now.Sub(lastCheck) >= statusEvery {
 			lastCheck = now
 			logf("  %s of %s in %s", benchreport.Thousands(float64(n)), benchreport.Thousands(float64(o.records)), sink)
-			for _, p := range []*benchproc.Proc{e.worker, e.broker} {
+			for _, p := range []*benchproc.Proc{e.st.Worker, e.st.Broker} {
 				if err := p.Alive(); err != nil {
 					return res, err
 				}
 			}
-			if err := e.failed(ctx); err != nil {
+			if err := e.st.Failed(ctx, connectorName); err != nil {
 				return res, err
 			}
 		}
@@ -205,14 +198,14 @@ func runOnce(ctx context.Context, o options, tg targets, sink string, r int, log
 		}
 	}
 	// More than the records would be duplicates; a flush interval later.
-	if err := sleep(ctx, flushMs*time.Millisecond); err != nil {
+	if err := benchproc.Sleep(ctx, flushMs*time.Millisecond); err != nil {
 		return res, err
 	}
 	if n, err := count(ctx); err == nil {
 		res.final = n
 	}
 	res.memPeaks = mem.stop()
-	_, res.workerHWM = benchproc.MemMB(e.worker.PID())
+	_, res.workerHWM = benchproc.MemMB(e.st.Worker.PID())
 	return res, nil
 }
 
@@ -233,7 +226,7 @@ func rowValue(i int) []byte {
 // produce creates the topic and fills it with o.records records; it
 // returns the last value's length.
 func (e *env) produce(ctx context.Context) (int, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(e.kafka), kgo.DefaultProduceTopic(topic),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.st.Kafka), kgo.DefaultProduceTopic(topic),
 		kgo.ProducerLinger(5*time.Millisecond), kgo.ProducerBatchMaxBytes(1<<20), kgo.MaxBufferedRecords(100_000),
 		kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
 	if err != nil {
@@ -274,166 +267,19 @@ func (e *env) produce(ctx context.Context) (int, error) {
 	return last, nil
 }
 
-// start starts the broker and the worker and waits until the worker is
-// healthy.
-func (e *env) start(ctx context.Context) error {
-	var err error
-	if e.kafka, err = benchproc.FreeAddr(); err != nil {
-		return err
-	}
-	e.broker, err = benchproc.Start("broker", []string{e.o.tributary, "broker", "--listen", e.kafka, "--data-dir", filepath.Join(e.dir, "broker-data")}, e.dir)
-	if err != nil {
-		return err
-	}
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := benchproc.WaitTCP(wctx, e.kafka, e.broker); err != nil {
-		return err
-	}
-	if e.rest, err = benchproc.FreeAddr(); err != nil {
-		return err
-	}
-	e.worker, err = benchproc.Start("worker", []string{e.o.tributary, "worker", "--bootstrap-servers", e.kafka, "--group-id", "sinkbench",
-		"--rest-listen", e.rest, "--plugin-path", filepath.Dir(e.o.tributary),
-		"--set", "offset.flush.interval.ms=" + strconv.Itoa(flushMs)}, e.dir)
-	if err != nil {
-		return err
-	}
-	hctx, hcancel := context.WithTimeout(ctx, 60*time.Second)
-	defer hcancel()
-	for {
-		code, _, err := e.http(hctx, http.MethodGet, "/health", nil)
-		if err == nil && code == http.StatusOK {
-			return nil
-		}
-		if err := e.worker.Alive(); err != nil {
-			return err
-		}
-		if err := sleep(hctx, 100*time.Millisecond); err != nil {
-			return fmt.Errorf("the worker did not become healthy: %w", err)
-		}
-	}
+// start starts the broker and the worker.
+func (e *env) start(ctx context.Context) (err error) {
+	e.st, err = benchproc.StartStack(ctx, e.o.tributary, e.dir, "sinkbench", "offset.flush.interval.ms="+strconv.Itoa(flushMs))
+	return err
 }
 
 // stop deletes the connector (the worker stops its plugin processes
 // gracefully), then stops the worker and the broker. Idempotent.
 func (e *env) stop() {
-	if e.worker != nil && !e.worker.Dead() && e.rest != "" {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		before := benchproc.ChildrenOf(e.worker.PID())
-		if code, _, err := e.http(ctx, http.MethodDelete, "/connectors/"+connectorName, nil); err == nil && code == http.StatusNoContent {
-			for {
-				alive := 0
-				for _, pid := range before {
-					if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err == nil {
-						alive++
-					}
-				}
-				// The validator process the worker keeps after a POST may live on.
-				if alive <= 1 || sleep(ctx, 100*time.Millisecond) != nil {
-					break
-				}
-			}
-		}
-		cancel()
+	if e.st != nil {
+		e.st.DeleteConnector(connectorName)
+		e.st.Stop(stopGrace)
 	}
-	if e.worker != nil {
-		e.worker.Stop(stopGrace)
-	}
-	if e.broker != nil {
-		e.broker.Stop(stopGrace)
-	}
-}
-
-func (e *env) http(ctx context.Context, method, path string, body any) (int, []byte, error) {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return 0, nil, err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+e.rest+path, rd)
-	if err != nil {
-		return 0, nil, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, b, err
-}
-
-// postConnector creates the connector, retrying while the worker answers
-// 409 (rebalancing).
-func (e *env) postConnector(ctx context.Context, config map[string]string) error {
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		code, b, err := e.http(ctx, http.MethodPost, "/connectors", map[string]any{"name": connectorName, "config": config})
-		switch {
-		case err != nil:
-			return fmt.Errorf("creating connector %s: %w", connectorName, err)
-		case code == http.StatusCreated:
-			return nil
-		case code == http.StatusConflict && time.Now().Before(deadline):
-			if err := sleep(ctx, 100*time.Millisecond); err != nil {
-				return err
-			}
-		default:
-			return fmt.Errorf("creating connector %s: %d %s", connectorName, code, strings.TrimSpace(string(b)))
-		}
-	}
-}
-
-// status returns the connector's status for messages.
-func (e *env) status() string {
-	if e.rest == "" {
-		return "(no worker)"
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	code, b, err := e.http(ctx, http.MethodGet, "/connectors/"+connectorName+"/status", nil)
-	if err != nil {
-		return err.Error()
-	}
-	return fmt.Sprintf("%d %s", code, bytes.TrimSpace(b))
-}
-
-// failed returns an error when the connector or one of its tasks FAILED.
-func (e *env) failed(ctx context.Context) error {
-	code, b, err := e.http(ctx, http.MethodGet, "/connectors/"+connectorName+"/status", nil)
-	if err != nil || code != http.StatusOK {
-		return nil // transient (or not yet known): the wait times out otherwise
-	}
-	var st struct {
-		Connector struct {
-			State string `json:"state"`
-			Trace string `json:"trace"`
-		} `json:"connector"`
-		Tasks []struct {
-			ID    int    `json:"id"`
-			State string `json:"state"`
-			Trace string `json:"trace"`
-		} `json:"tasks"`
-	}
-	if json.Unmarshal(b, &st) != nil {
-		return nil
-	}
-	if st.Connector.State == "FAILED" {
-		return fmt.Errorf("connector %s FAILED: %s", connectorName, st.Connector.Trace)
-	}
-	for _, t := range st.Tasks {
-		if t.State == "FAILED" {
-			return fmt.Errorf("task %s/%d FAILED: %s", connectorName, t.ID, t.Trace)
-		}
-	}
-	return nil
 }
 
 // memPeaks are the highest memory figures of the plugin processes, in MiB.
@@ -482,13 +328,4 @@ func (m *memSampler) stop() memPeaks {
 	m.once.Do(func() { close(m.quit) })
 	<-m.done
 	return m.p
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(d):
-		return nil
-	}
 }
