@@ -6,39 +6,15 @@ import (
 	"errors"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tributary-data/tributary/bench/benchproc"
 )
 
-// tributaryBin returns a tributary binary with tributary-connector-file next
-// to it: $TRIBUTARY_BIN (set by `make test`), ../../bin, or a fresh build.
-func tributaryBin(t *testing.T) string {
-	t.Helper()
-	ok := func(p string) bool {
-		for _, f := range []string{p, filepath.Join(filepath.Dir(p), "tributary-connector-file")} {
-			if st, err := os.Stat(f); err != nil || st.Mode()&0o111 == 0 {
-				return false
-			}
-		}
-		return true
-	}
-	if p := os.Getenv("TRIBUTARY_BIN"); p != "" && ok(p) {
-		return p
-	}
-	if p, err := filepath.Abs("../../bin/tributary"); err == nil && ok(p) {
-		return p
-	}
-	dir := t.TempDir()
-	cmd := exec.Command("go", "build", "-o", dir+"/", "./cmd/tributary", "./cmd/tributary-connector-file")
-	cmd.Dir = "../.."
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the binaries: %v\n%s", err, out)
-	}
-	return filepath.Join(dir, "tributary")
-}
+func tributaryBin(t *testing.T) string { return benchproc.TestBinaries(t, "tributary-connector-file") }
 
 // TestRunSmall runs the whole benchmark with few connectors and checks the
 // report's rows.

@@ -7,47 +7,16 @@ import (
 	"errors"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tributary-data/tributary/bench/benchproc"
 )
 
-// tributaryBin returns a tributary binary with the sinks' plugin binaries
-// next to it: $TRIBUTARY_BIN (set by `make test`), ../../bin, or a fresh
-// build.
 func tributaryBin(t *testing.T) string {
-	t.Helper()
-	ok := func(p string) bool {
-		files := []string{p}
-		for _, b := range pluginBinaries {
-			files = append(files, filepath.Join(filepath.Dir(p), b))
-		}
-		for _, f := range files {
-			if st, err := os.Stat(f); err != nil || st.Mode()&0o111 == 0 {
-				return false
-			}
-		}
-		return true
-	}
-	if p := os.Getenv("TRIBUTARY_BIN"); p != "" && ok(p) {
-		return p
-	}
-	if p, err := filepath.Abs("../../bin/tributary"); err == nil && ok(p) {
-		return p
-	}
-	dir := t.TempDir()
-	args := []string{"build", "-o", dir + "/", "./cmd/tributary"}
-	for _, b := range pluginBinaries {
-		args = append(args, "./cmd/"+b)
-	}
-	cmd := exec.Command("go", args...)
-	cmd.Dir = "../.."
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the binaries: %v\n%s", err, out)
-	}
-	return filepath.Join(dir, "tributary")
+	return benchproc.TestBinaries(t, pluginBinaries[sinkClickHouse], pluginBinaries[sinkRedis])
 }
 
 // TestRunSmall runs the whole benchmark with few records and checks the
