@@ -26,7 +26,7 @@ type Task struct {
 	caps    caps
 	tables  map[string]*table
 	plans   map[planKey]*plan
-	envs    map[*connect.Schema]bool
+	events  connect.ChangeEvents // recognizes CDC envelopes
 	bufs    map[string]*tableBuf
 	order   []string // tables with buffered rows, in the order they got them
 	stopped bool
@@ -93,7 +93,6 @@ func (t *Task) Start(ctx context.Context, tc connect.SinkTaskContext, config map
 func (t *Task) forget() {
 	t.tables = map[string]*table{}
 	t.plans = map[planKey]*plan{}
-	t.envs = map[*connect.Schema]bool{}
 }
 
 func (t *Task) connect(ctx context.Context) error {
@@ -283,13 +282,13 @@ func (t *Task) add(ctx context.Context, r *connect.SinkRecord) error {
 	if st, ok := r.Key.(*connect.Struct); ok {
 		c.keyS = st.Schema()
 	}
-	if env, ok := t.envelopeOf(r.Value); ok {
+	if env, ok := t.events.Of(r.Value); ok {
 		c.cdc = true
-		switch env.op {
+		switch env.Op {
 		case "c", "r", "u":
-			c.row = env.after
+			c.row = env.After
 		case "d":
-			c.row, c.deleted = env.before, true
+			c.row, c.deleted = env.Before, true
 			if c.row == nil {
 				c.row = r.Key
 			}
@@ -299,7 +298,7 @@ func (t *Task) add(ctx context.Context, r *connect.SinkRecord) error {
 		if c.row == nil {
 			return nil
 		}
-		if lsn, ok := env.lsn(); ok {
+		if lsn, ok := lsnOf(env); ok {
 			c.version = lsn
 		}
 	}
@@ -570,17 +569,10 @@ func fieldsOf(row any, s *connect.Schema) []connect.Field {
 	return out
 }
 
-// envelope is a CDC change event's parts.
-type envelope struct {
-	op            string
-	before, after any
-	source        any
-}
-
-// lsn returns source.lsn when the event has one.
-func (e *envelope) lsn() (uint64, bool) {
+// lsnOf returns source.lsn when the event has one.
+func lsnOf(e connect.ChangeEvent) (uint64, bool) {
 	var v any
-	switch s := e.source.(type) {
+	switch s := e.Source.(type) {
 	case *connect.Struct:
 		if _, ok := s.Schema().Field("lsn"); ok {
 			v = s.Get("lsn")
@@ -593,57 +585,4 @@ func (e *envelope) lsn() (uint64, bool) {
 		return 0, false
 	}
 	return uint64(n), true
-}
-
-// envelopeOf recognizes a Debezium change event by its shape, as the
-// PostgreSQL sink does: a struct with a string field "op" and struct fields
-// "before" and "after" (or a schemaless object with those keys).
-func (t *Task) envelopeOf(val any) (*envelope, bool) {
-	switch v := val.(type) {
-	case *connect.Struct:
-		s := v.Schema()
-		is, ok := t.envs[s]
-		if !ok {
-			op, hasOp := s.Field("op")
-			b, hasB := s.Field("before")
-			a, hasA := s.Field("after")
-			is = hasOp && hasB && hasA && op.Schema.Type == connect.String &&
-				b.Schema.Type == connect.StructT && a.Schema.Type == connect.StructT
-			if len(t.envs) > 10000 {
-				t.envs = map[*connect.Schema]bool{}
-			}
-			t.envs[s] = is
-		}
-		if !is {
-			return nil, false
-		}
-		op, _ := v.Get("op").(string)
-		e := &envelope{op: op}
-		if b, ok := v.Get("before").(*connect.Struct); ok {
-			e.before = b
-		}
-		if a, ok := v.Get("after").(*connect.Struct); ok {
-			e.after = a
-		}
-		if _, ok := s.Field("source"); ok {
-			e.source = v.Get("source")
-		}
-		return e, true
-	case map[string]any:
-		op, ok := v["op"].(string)
-		b, hasB := v["before"]
-		a, hasA := v["after"]
-		if !ok || !hasB || !hasA {
-			return nil, false
-		}
-		e := &envelope{op: op, source: v["source"]}
-		if m, ok := b.(map[string]any); ok {
-			e.before = m
-		}
-		if m, ok := a.(map[string]any); ok {
-			e.after = m
-		}
-		return e, true
-	}
-	return nil, false
 }

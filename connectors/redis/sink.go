@@ -194,13 +194,13 @@ func (s *Sink) NewTask() connect.SinkTask { return &SinkTask{} }
 
 // SinkTask writes records to Redis, one pipeline per Put.
 type SinkTask struct {
-	s    *sinkSettings
-	tc   connect.SinkTaskContext // for errant records (connect.ErrantRecordReporter)
-	c    *redis.Client
-	buf  []byte            // scratch for keys
-	json []byte            // arena of one Put's JSON values (read by its Exec)
-	ks   map[string]string // keyspace prefix per topic
-	envs map[*connect.Schema]bool
+	s      *sinkSettings
+	tc     connect.SinkTaskContext // for errant records (connect.ErrantRecordReporter)
+	c      *redis.Client
+	buf    []byte               // scratch for keys
+	json   []byte               // arena of one Put's JSON values (read by its Exec)
+	ks     map[string]string    // keyspace prefix per topic
+	events connect.ChangeEvents // recognizes CDC envelopes
 }
 
 func (t *SinkTask) Start(ctx context.Context, tc connect.SinkTaskContext, config map[string]string) error {
@@ -211,7 +211,6 @@ func (t *SinkTask) Start(ctx context.Context, tc connect.SinkTaskContext, config
 	}
 	t.s, t.c = st, st.conn.client()
 	t.ks = map[string]string{}
-	t.envs = map[*connect.Schema]bool{}
 	if err := t.c.Ping(ctx).Err(); err != nil {
 		t.c.Close()
 		if isAuthError(err) {
@@ -324,19 +323,19 @@ func onlyCommandErrors(cmds []redis.Cmder) bool {
 // add queues the commands of one record.
 func (t *SinkTask) add(ctx context.Context, pipe redis.Pipeliner, r *connect.SinkRecord) error {
 	val := r.Value
-	if env, ok := t.envelope(val); ok {
-		switch env.op {
+	if env, ok := t.events.Of(val); ok {
+		switch env.Op {
 		case "c", "r", "u":
-			if env.after == nil {
-				return recordError(r, "a CDC event with op %q has no \"after\" row", env.op)
+			if env.After == nil {
+				return recordError(r, "a CDC event with op %q has no \"after\" row", env.Op)
 			}
-			val = env.after
+			val = env.After
 		case "d":
 			val = nil
 		case "t":
 			return nil
 		default:
-			return recordError(r, "a CDC event has op %q, which is none of c, r, u, d, t", env.op)
+			return recordError(r, "a CDC event has op %q, which is none of c, r, u, d, t", env.Op)
 		}
 	}
 	if t.s.command == cmdXADD {
@@ -706,53 +705,6 @@ func appendJSONString(b []byte, s string) []byte {
 		i += size
 	}
 	return append(b, '"')
-}
-
-// cdcEnvelope is a Debezium change event's parts.
-type cdcEnvelope struct {
-	op    string
-	after any
-}
-
-// envelope recognizes a Debezium change event by its shape, as the
-// PostgreSQL sink does: a struct with a STRING field "op" and STRUCT fields
-// "before" and "after", or a JSON object with keys op, before and after.
-func (t *SinkTask) envelope(val any) (*cdcEnvelope, bool) {
-	switch v := val.(type) {
-	case *connect.Struct:
-		s := v.Schema()
-		is, ok := t.envs[s]
-		if !ok {
-			op, hasOp := s.Field("op")
-			b, hasB := s.Field("before")
-			a, hasA := s.Field("after")
-			is = hasOp && hasB && hasA && op.Schema.Type == connect.String &&
-				b.Schema.Type == connect.StructT && a.Schema.Type == connect.StructT
-			t.envs[s] = is
-		}
-		if !is {
-			return nil, false
-		}
-		op, _ := v.Get("op").(string)
-		e := &cdcEnvelope{op: op}
-		if a, ok := v.Get("after").(*connect.Struct); ok {
-			e.after = a
-		}
-		return e, true
-	case map[string]any:
-		op, ok := v["op"].(string)
-		_, hasB := v["before"]
-		a, hasA := v["after"]
-		if !ok || !hasB || !hasA {
-			return nil, false
-		}
-		e := &cdcEnvelope{op: op}
-		if m, ok := a.(map[string]any); ok {
-			e.after = m
-		}
-		return e, true
-	}
-	return nil, false
 }
 
 // Flush has nothing to do: every Put was executed by Redis before it

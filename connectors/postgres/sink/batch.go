@@ -163,7 +163,6 @@ func (w *writer) intern(s *connect.Schema) *connect.Schema {
 func (w *writer) resetShapes() {
 	w.interned, w.canon = map[*connect.Schema]*connect.Schema{}, nil
 	w.shapes, w.plans = map[shapeKey]*shape{}, map[planKey]*plan{}
-	w.envSchemas = map[*connect.Schema]bool{}
 }
 
 func sortedKeys(m map[string]any) []string {
@@ -364,59 +363,6 @@ func valueCol(v any, name string) (shapeCol, bool) {
 	return shapeCol{}, false
 }
 
-// envelope is a CDC change event's parts.
-type envelope struct {
-	op            string
-	before, after any
-}
-
-// envelopeOf recognizes a Debezium change event by its shape: a struct with
-// a string field "op" and struct fields "before" and "after" (or a
-// schemaless object with those keys).
-func (w *writer) envelopeOf(val any) (*envelope, bool) {
-	switch v := val.(type) {
-	case *connect.Struct:
-		s := w.intern(v.Schema())
-		is, ok := w.envSchemas[s]
-		if !ok {
-			op, hasOp := s.Field("op")
-			b, hasB := s.Field("before")
-			a, hasA := s.Field("after")
-			is = hasOp && hasB && hasA && op.Schema.Type == connect.String &&
-				b.Schema.Type == connect.StructT && a.Schema.Type == connect.StructT
-			w.envSchemas[s] = is
-		}
-		if !is {
-			return nil, false
-		}
-		op, _ := v.Get("op").(string)
-		e := &envelope{op: op}
-		if b, ok := v.Get("before").(*connect.Struct); ok {
-			e.before = b
-		}
-		if a, ok := v.Get("after").(*connect.Struct); ok {
-			e.after = a
-		}
-		return e, true
-	case map[string]any:
-		op, ok := v["op"].(string)
-		b, hasB := v["before"]
-		a, hasA := v["after"]
-		if !ok || !hasB || !hasA {
-			return nil, false
-		}
-		e := &envelope{op: op}
-		if m, ok := b.(map[string]any); ok {
-			e.before = m
-		}
-		if m, ok := a.(map[string]any); ok {
-			e.after = m
-		}
-		return e, true
-	}
-	return nil, false
-}
-
 // segment is a run of rows for one table applied together (see the file doc).
 type segment struct {
 	id      tableID
@@ -447,13 +393,13 @@ func (w *writer) add(ctx context.Context, rec *connect.SinkRecord) error {
 		}
 		return w.addDelete(ctx, id, v, nil)
 	}
-	if env, ok := w.envelopeOf(rec.Value); ok {
-		switch env.op {
+	if env, ok := w.events.Of(rec.Value); ok {
+		switch env.Op {
 		case "c", "r", "u":
-			if env.after == nil {
-				return fmt.Errorf("a CDC event with op %q has no \"after\" row", env.op)
+			if env.After == nil {
+				return fmt.Errorf("a CDC event with op %q has no \"after\" row", env.Op)
 			}
-			v.val = env.after
+			v.val = env.After
 			if w.s.pkMode == pkNone {
 				return w.addWrite(ctx, id, modeInsert, v, shapeWrite, nil)
 			}
@@ -472,14 +418,14 @@ func (w *writer) add(ctx context.Context, rec *connect.SinkRecord) error {
 			if rec.Key != nil {
 				return w.addDelete(ctx, id, v, nil)
 			}
-			if env.before == nil {
+			if env.Before == nil {
 				return fmt.Errorf("a CDC delete without a record key nor a \"before\" row cannot be applied: configure the source to send keys")
 			}
 			names, err := w.tablePK(ctx, id)
 			if err != nil || names == nil {
 				return w.noKey(id, err)
 			}
-			v.val = env.before
+			v.val = env.Before
 			return w.addDelete(ctx, id, v, names)
 		case "t":
 			if w.s.truncateEnabled {
@@ -489,7 +435,7 @@ func (w *writer) add(ctx context.Context, rec *connect.SinkRecord) error {
 			}
 			return nil
 		}
-		return fmt.Errorf("a CDC event has op %q, which is none of c, r, u, d, t", env.op)
+		return fmt.Errorf("a CDC event has op %q, which is none of c, r, u, d, t", env.Op)
 	}
 	switch rec.Value.(type) {
 	case *connect.Struct, map[string]any:

@@ -33,16 +33,16 @@ type writer struct {
 	conn *pgx.Conn
 	tx   pgx.Tx
 
-	topics     map[string]tableID
-	metas      map[tableID]*tableMeta
-	plans      map[planKey]*plan
-	shapes     map[shapeKey]*shape
-	interned   map[*connect.Schema]*connect.Schema
-	canon      []*connect.Schema
-	envSchemas map[*connect.Schema]bool
-	stageCols  int // value columns the staging table has (0: unknown)
-	seg        int // the last segment number used in this transaction
-	staged     int // rows in the staging table in this transaction
+	topics    map[string]tableID
+	metas     map[tableID]*tableMeta
+	plans     map[planKey]*plan
+	shapes    map[shapeKey]*shape
+	interned  map[*connect.Schema]*connect.Schema
+	canon     []*connect.Schema
+	events    connect.ChangeEvents // recognizes CDC envelopes
+	stageCols int                  // value columns the staging table has (0: unknown)
+	seg       int                  // the last segment number used in this transaction
+	staged    int                  // rows in the staging table in this transaction
 
 	// Per batch, reused.
 	segs    []*segment
