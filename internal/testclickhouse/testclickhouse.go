@@ -47,8 +47,9 @@ type Server struct {
 	TCPPort  int    // native protocol (clickhouse-go)
 	HTTPPort int    // HTTP interface (Query, Exec, ping)
 
+	bin    string
 	cmd    *exec.Cmd
-	exited chan struct{} // closed when the process has been waited for
+	exited chan struct{} // closed when the current process has been waited for
 	dbSeq  atomic.Int64
 	close  sync.Once
 	err    error
@@ -138,7 +139,7 @@ func start(ctx context.Context, bin, dir string) (*Server, error) {
 			return nil, err
 		}
 	}
-	s := &Server{Dir: dir, Host: "127.0.0.1", TCPPort: tcp, HTTPPort: httpPort, exited: make(chan struct{}),
+	s := &Server{Dir: dir, Host: "127.0.0.1", TCPPort: tcp, HTTPPort: httpPort,
 		client: &http.Client{Timeout: 2 * time.Minute}}
 	if err := os.WriteFile(filepath.Join(dir, "config.xml"), []byte(configXML(dir, tcp, httpPort)), 0o600); err != nil {
 		return nil, err
@@ -146,39 +147,72 @@ func start(ctx context.Context, bin, dir string) (*Server, error) {
 	if err := os.WriteFile(filepath.Join(dir, "users.xml"), []byte(usersXML), 0o600); err != nil {
 		return nil, err
 	}
-	out, err := os.Create(filepath.Join(dir, "stdout.log"))
-	if err != nil {
+	s.bin = bin
+	if err := s.launch(ctx); err != nil {
 		return nil, err
 	}
+	return s, nil
+}
+
+// launch starts the server process from s.Dir's config and waits until it
+// answers /ping (at most a minute).
+func (s *Server) launch(ctx context.Context) error {
+	out, err := os.OpenFile(filepath.Join(s.Dir, "stdout.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
 	defer out.Close()
-	s.cmd = exec.Command(bin, "--config-file="+filepath.Join(dir, "config.xml"))
-	s.cmd.Dir = dir
+	s.exited = make(chan struct{})
+	s.cmd = exec.Command(s.bin, "--config-file="+filepath.Join(s.Dir, "config.xml"))
+	s.cmd.Dir = s.Dir
 	s.cmd.Stdout, s.cmd.Stderr = out, out
 	// Its own process group: a test's ^C does not reach it before Close.
 	// Pdeathsig: a test binary that dies without Close (a panic, a
 	// timeout) takes the server with it; only its temp dir is left.
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := s.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s: %w", bin, err)
+		return fmt.Errorf("starting %s: %w", s.bin, err)
 	}
-	go func() { s.cmd.Wait(); close(s.exited) }() //nolint:errcheck // the exit status is not interesting: Close stops it
+	cmd, exited := s.cmd, s.exited
+	go func() { cmd.Wait(); close(exited) }() //nolint:errcheck // the exit status is not interesting: Close stops it
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	for {
 		if s.ping(ctx) == nil {
-			return s, nil
+			return nil
 		}
 		select {
-		case <-s.exited:
+		case <-exited:
 			log := s.Log()
 			s.dir0() // keep dir for the retry; the caller removes it
-			return nil, fmt.Errorf("clickhouse-server exited before it was ready:\n%s", tail(log, 4000))
+			return fmt.Errorf("clickhouse-server exited before it was ready:\n%s", tail(log, 4000))
 		case <-ctx.Done():
 			s.stop()
-			return nil, fmt.Errorf("clickhouse-server not ready on http port %d: %w\n%s", httpPort, ctx.Err(), tail(s.Log(), 4000))
+			return fmt.Errorf("clickhouse-server not ready on http port %d: %w\n%s", s.HTTPPort, ctx.Err(), tail(s.Log(), 4000))
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// Kill ends the server with SIGKILL, as a crash would, and waits for it;
+// Restart brings it back. Tests of retries use them.
+func (s *Server) Kill() {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	s.cmd.Process.Kill() //nolint:errcheck // it may have exited meanwhile
+	<-s.exited
+}
+
+// Restart starts a killed or stopped server again on the same ports and
+// data, and waits until it answers /ping.
+func (s *Server) Restart(ctx context.Context) error {
+	select {
+	case <-s.exited:
+	default:
+		return errors.New("testclickhouse: Restart of a server that still runs")
+	}
+	return s.launch(ctx)
 }
 
 // dir0 clears the logs of a failed attempt so the next one starts clean.
@@ -275,6 +309,9 @@ func (s *Server) Query(t testing.TB, sql string) []string {
 	}
 	return strings.Split(out, "\n")
 }
+
+// PID returns the clickhouse-server process's id.
+func (s *Server) PID() int { return s.cmd.Process.Pid }
 
 // Log returns the server's logs so far (for failure messages).
 func (s *Server) Log() string {

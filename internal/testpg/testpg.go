@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -225,6 +226,19 @@ func (s *Server) Exec(t testing.TB, db string, sql ...string) {
 			t.Fatalf("testpg: %s: %v", q, err)
 		}
 	}
+}
+
+// PID returns the postmaster's process id (the first line of
+// data/postmaster.pid), 0 when the server is not running. Every backend,
+// walsender included, is its descendant.
+func (s *Server) PID() int {
+	b, err := os.ReadFile(filepath.Join(s.Dir, "data", "postmaster.pid"))
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	pid, _ := strconv.Atoi(strings.TrimSpace(line))
+	return pid
 }
 
 // Log returns the server's log so far (for failure messages).

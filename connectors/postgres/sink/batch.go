@@ -31,6 +31,7 @@ package sink
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -397,7 +398,7 @@ func (w *writer) add(ctx context.Context, rec *connect.SinkRecord) error {
 		switch env.Op {
 		case "c", "r", "u":
 			if env.After == nil {
-				return fmt.Errorf("a CDC event with op %q has no \"after\" row", env.Op)
+				return recordErr(fmt.Errorf("a CDC event with op %q has no \"after\" row", env.Op))
 			}
 			v.val = env.After
 			if w.s.pkMode == pkNone {
@@ -419,7 +420,7 @@ func (w *writer) add(ctx context.Context, rec *connect.SinkRecord) error {
 				return w.addDelete(ctx, id, v, nil)
 			}
 			if env.Before == nil {
-				return fmt.Errorf("a CDC delete without a record key nor a \"before\" row cannot be applied: configure the source to send keys")
+				return recordErr(errors.New("a CDC delete without a record key nor a \"before\" row cannot be applied: configure the source to send keys"))
 			}
 			names, err := w.tablePK(ctx, id)
 			if err != nil || names == nil {
@@ -435,12 +436,12 @@ func (w *writer) add(ctx context.Context, rec *connect.SinkRecord) error {
 			}
 			return nil
 		}
-		return fmt.Errorf("a CDC event has op %q, which is none of c, r, u, d, t", env.Op)
+		return recordErr(fmt.Errorf("a CDC event has op %q, which is none of c, r, u, d, t", env.Op))
 	}
 	switch rec.Value.(type) {
 	case *connect.Struct, map[string]any:
 	default:
-		return fmt.Errorf("the record value is a %T: the PostgreSQL sink writes struct values (records with schemas) or JSON objects", rec.Value)
+		return recordErr(fmt.Errorf("the record value is a %T: the PostgreSQL sink writes struct values (records with schemas) or JSON objects", rec.Value))
 	}
 	return w.addWrite(ctx, id, w.s.insertMode, v, shapeWrite, nil)
 }
@@ -468,7 +469,7 @@ func (w *writer) noKey(id tableID, err error) error {
 func (w *writer) addWrite(ctx context.Context, id tableID, mode writeMode, v *recView, kind shapeKind, pkNames []string) error {
 	sh, err := w.shapeOf(kind, v, pkNames)
 	if err != nil {
-		return err
+		return recordErr(err)
 	}
 	p, err := w.planFor(ctx, id, sh, mode)
 	if err != nil {
@@ -477,7 +478,7 @@ func (w *writer) addWrite(ctx context.Context, id tableID, mode writeMode, v *re
 	first := len(w.spans)
 	key, err := w.encode(p, v)
 	if err != nil {
-		return err
+		return recordErr(err)
 	}
 	row := segRow{key: key, first: first}
 	s := w.cur[id]
@@ -499,7 +500,7 @@ func (w *writer) addDelete(ctx context.Context, id tableID, v *recView, pkNames 
 	}
 	sh, err := w.shapeOf(kind, v, pkNames)
 	if err != nil {
-		return err
+		return recordErr(err)
 	}
 	p, err := w.planFor(ctx, id, sh, modeDelete)
 	if err != nil || p == nil {
@@ -508,7 +509,7 @@ func (w *writer) addDelete(ctx context.Context, id tableID, v *recView, pkNames 
 	first := len(w.spans)
 	key, err := w.encode(p, v)
 	if err != nil {
-		return err
+		return recordErr(err)
 	}
 	s := w.cur[id]
 	if s == nil || (s.mode != modeUpsert && s.mode != modeUpdate && s.mode != modeDelete) || s.plan.pkNames != p.pkNames {

@@ -11,7 +11,11 @@
 // retried max.retries times, retry.backoff.ms apart, on a fresh connection
 // when the old one broke; after that, or at once for permanent errors
 // (missing table, column or key, type mismatch, constraint violation),
-// Put fails the task with a message saying what to change.
+// Put fails the task with a message saying what to change. With
+// errors.tolerance=all, records whose values the database refuses (data
+// exceptions, constraint violations) or that cannot become rows are found
+// by bisecting the failed batch into smaller transactions and go to the
+// dead letter queue (connect.ErrantRecordReporter); the others are written.
 //
 // Tables: table.name.format (default ${topic}) names the target; see
 // tableFor for how a dotted name splits. auto.create creates missing tables

@@ -23,7 +23,11 @@ import (
 type Task struct {
 	mu      sync.Mutex
 	w       *writer
-	stopped bool
+	tc      connect.SinkTaskContext // for errant records (connect.ErrantRecordReporter)
+	// tolerant is errors.tolerance=all: only then may a failed batch be
+	// written in parts (without it, nothing of a failed batch is written).
+	tolerant bool
+	stopped  bool
 }
 
 // writer holds the connection and what is known of the tables over it.
@@ -53,7 +57,9 @@ type writer struct {
 	spans   []span
 }
 
-func (t *Task) Start(_ context.Context, _ connect.SinkTaskContext, config map[string]string) error {
+func (t *Task) Start(_ context.Context, tc connect.SinkTaskContext, config map[string]string) error {
+	t.tc = tc
+	t.tolerant = strings.TrimSpace(config["errors.tolerance"]) == "all"
 	s, errs := parse(config)
 	if len(errs) > 0 {
 		return fmt.Errorf("postgres sink config: %v", errs)
@@ -68,7 +74,13 @@ func (t *Task) Open(context.Context, []connect.TopicPartition) error  { return n
 func (t *Task) Close(context.Context, []connect.TopicPartition) error { return nil }
 
 // Put writes the records in one transaction and commits it, retrying
-// transient failures (see the package doc).
+// transient failures (see the package doc). When a record's values cannot
+// be written (a conversion error, or a data or constraint error of the
+// database) and the runtime takes errant records (connect.ErrantRecordReporter,
+// errors.tolerance=all), the batch is bisected into smaller transactions,
+// written in order, until each failing record is alone; those are reported
+// (to the dead letter queue) and the rest is written. Without tolerance the
+// first such error fails the Put, and nothing of the batch is written.
 func (t *Task) Put(ctx context.Context, recs []connect.SinkRecord) error {
 	if len(recs) == 0 {
 		return nil
@@ -78,6 +90,35 @@ func (t *Task) Put(ctx context.Context, recs []connect.SinkRecord) error {
 	if t.stopped {
 		return errors.New("postgres sink: Put after Stop")
 	}
+	err := t.write(ctx, recs)
+	rep, ok := t.tc.(connect.ErrantRecordReporter)
+	if err == nil || !ok || !t.tolerant || !isolatable(err) {
+		return err
+	}
+	return t.isolate(ctx, recs, rep, err)
+}
+
+// isolate writes recs, which failed with err as one transaction, in two
+// halves, recursively, reporting the records that fail alone.
+func (t *Task) isolate(ctx context.Context, recs []connect.SinkRecord, rep connect.ErrantRecordReporter, err error) error {
+	if len(recs) == 1 {
+		return rep.Report(&recs[0], err)
+	}
+	mid := len(recs) / 2
+	for _, half := range [][]connect.SinkRecord{recs[:mid], recs[mid:]} {
+		err := t.write(ctx, half)
+		if err != nil && isolatable(err) {
+			err = t.isolate(ctx, half, rep, err)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// write writes recs in one transaction, retrying transient failures.
+func (t *Task) write(ctx context.Context, recs []connect.SinkRecord) error {
 	w := t.w
 	for attempt := 0; ; attempt++ {
 		err := w.write(ctx, recs)
@@ -105,6 +146,33 @@ func (t *Task) Put(ctx context.Context, recs []connect.SinkRecord) error {
 		case <-timer.C:
 		}
 	}
+}
+
+// recordError marks an error of one record's values (its shape, a value
+// that does not convert), not of its table, the server or the config.
+type recordError struct{ err error }
+
+func (e *recordError) Error() string { return e.err.Error() }
+func (e *recordError) Unwrap() error { return e.err }
+
+// recordErr wraps a non-nil err as a recordError.
+func recordErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &recordError{err}
+}
+
+// isolatable reports errors that some records of a batch can cause and
+// others not: the records' own values (recordError), or a data exception
+// (SQLSTATE class 22) or integrity violation (class 23) of the database.
+func isolatable(err error) bool {
+	var re *recordError
+	if errors.As(err, &re) {
+		return true
+	}
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && len(pe.Code) == 5 && (pe.Code[:2] == "22" || pe.Code[:2] == "23")
 }
 
 // Flush has nothing to do: every Put committed before returning.
