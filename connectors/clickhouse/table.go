@@ -205,6 +205,11 @@ type colDef struct{ name, typ string }
 
 // createTable creates a table (IF NOT EXISTS).
 func createTable(ctx context.Context, conn driver.Conn, db, name string, cols []colDef, keys []string, versioned, upsert bool, c caps) error {
+	return conn.Exec(ctx, createTableSQL(db, name, cols, keys, versioned, upsert, c))
+}
+
+// createTableSQL is the DDL of createTable for a server of capabilities c.
+func createTableSQL(db, name string, cols []colDef, keys []string, versioned, upsert bool, c caps) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s.%s (", quoteIdent(db), quoteIdent(name))
 	for i, col := range cols {
@@ -235,7 +240,7 @@ func createTable(ctx context.Context, conn driver.Conn, db, name string, cols []
 		}
 		b.WriteString("(" + strings.Join(q, ", ") + ")")
 	}
-	return conn.Exec(ctx, b.String())
+	return b.String()
 }
 
 // addColumn adds a column. 18.16 has no ADD COLUMN IF NOT EXISTS: a
