@@ -21,9 +21,9 @@ import (
 // called concurrently; Stop may be, and closes the connection after the
 // running Put returned (its context is cancelled first).
 type Task struct {
-	mu      sync.Mutex
-	w       *writer
-	tc      connect.SinkTaskContext // for errant records (connect.ErrantRecordReporter)
+	mu sync.Mutex
+	w  *writer
+	tc connect.SinkTaskContext // for errant records (connect.ErrantRecordReporter)
 	// tolerant is errors.tolerance=all: only then may a failed batch be
 	// written in parts (without it, nothing of a failed batch is written).
 	tolerant bool
