@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"regexp"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/grpc"
 
@@ -160,6 +163,48 @@ type sinkRunner struct {
 	// while a put holds mu.
 	failed    atomic.Pointer[error]
 	commitReq atomic.Bool
+	// lastConsumeWarn limits the warnings of transient consumer errors.
+	lastConsumeWarn time.Time
+}
+
+// consumeWarnEvery is the least time between two warnings of transient
+// consumer errors.
+const consumeWarnEvery = 5 * time.Second
+
+// fatalConsumeErr tells the consumer errors that must fail the task from
+// the ones franz-go recovers from by itself: a broker that cannot be
+// reached or restarts, a group that must be rejoined, retriable Kafka
+// errors, data loss it already reset past (logged). What is left (an
+// authorization failure, an invalid group, a non-retriable Kafka error,
+// anything unknown) fails the task with the error.
+func fatalConsumeErr(err error) bool {
+	var gs *kgo.ErrGroupSession
+	if errors.As(err, &gs) {
+		var ke *kerr.Error
+		if errors.As(gs.Err, &ke) {
+			switch ke {
+			case kerr.GroupAuthorizationFailed, kerr.TopicAuthorizationFailed, kerr.ClusterAuthorizationFailed,
+				kerr.SaslAuthenticationFailed, kerr.InvalidGroupID, kerr.UnsupportedVersion:
+				return true
+			}
+		}
+		return false // the client keeps trying to join
+	}
+	var dl *kgo.ErrDataLoss
+	if errors.As(err, &dl) {
+		return false
+	}
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		return !ke.Retriable
+	}
+	var ne net.Error
+	var oe *net.OpError
+	if errors.As(err, &ne) || errors.As(err, &oe) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return false
+	}
+	return true
 }
 
 // maxKeptPutBuffer bounds the put buffer a sink runner keeps between batches.
@@ -200,9 +245,13 @@ func (r *sinkRunner) loop(ctx context.Context) error {
 			r.cl.AllowRebalance()
 			return ctx.Err()
 		}
-		var ferr error
+		var ferr, transientErr error
 		fs.EachError(func(t string, p int32, err error) {
-			if ferr == nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+			switch {
+			case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+			case !fatalConsumeErr(err):
+				transientErr = err
+			case ferr == nil:
 				ferr = fmt.Errorf("consuming %s/%d: %w", t, p, err)
 			}
 		})
@@ -211,6 +260,22 @@ func (r *sinkRunner) loop(ctx context.Context) error {
 			return ferr
 		}
 		recs := fs.Records()
+		if transientErr != nil {
+			// The client retries these itself (the broker restarting, the
+			// group being rejoined): log them, at most every few seconds,
+			// and go on; a poll of nothing but errors waits a little
+			// rather than spinning.
+			if now := time.Now(); now.Sub(r.lastConsumeWarn) >= consumeWarnEvery {
+				r.lastConsumeWarn = now
+				r.cfg.Logger.Warn("consumer error; the client retries", "err", transientErr)
+			}
+			if len(recs) == 0 {
+				select {
+				case <-ctx.Done():
+				case <-time.After(200 * time.Millisecond):
+				}
+			}
+		}
 		var err error
 		if len(recs) > 0 {
 			var req *pluginpb.PutRequest
