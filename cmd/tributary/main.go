@@ -34,6 +34,10 @@ func commands() []command {
 		{"worker", "run a Connect worker (REST API, connectors, tasks)", runWorker},
 		{"dev", "run the embedded broker and one worker (Kafka :9092, REST :8083)", runDev},
 		{"perf", "measure produce/consume throughput against any Kafka broker", runPerf},
+		{"connectors", "manage a worker's connectors: apply files, status, pause, offsets, docs", runConnectors},
+		{"topics", "list, create, describe or delete topics on any Kafka broker", runTopics},
+		{"produce", "write lines from stdin to a topic (like kafka-console-producer)", runProduce},
+		{"consume", "print records from topics (like kafka-console-consumer)", runConsume},
 		{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) error {
 			fmt.Fprintf(stdout, "tributary %s (commit %s)\n", version, commit)
 			return nil
