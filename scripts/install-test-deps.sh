@@ -5,6 +5,8 @@
 #    Postgres connector tests and benchmarks (never the system's own cluster)
 #  - Redis (Debian's redis-server) and ClickHouse (Debian's clickhouse-server and
 #    clickhouse-client, 18.16): private servers for the Redis and ClickHouse connector tests
+#  - docker-compose (Debian's 1.29, without the recommended engine): configs/ validates
+#    docker-compose.yml offline with `docker-compose config -q`; no engine runs in tests
 #  - Node.js + kafkajs 2.2.4: the third Kafka client (Debian's nodejs/npm when node is missing;
 #    kafkajs from the npm registry, pinned by broker/testdata/kafkajs/package-lock.json)
 set -euo pipefail
@@ -17,15 +19,22 @@ command -v clickhouse-server >/dev/null 2>&1 || need+=(clickhouse-server)
 command -v clickhouse-client >/dev/null 2>&1 || need+=(clickhouse-client)
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
-if [ ${#need[@]} -gt 0 ]; then
+norec=()
+command -v docker-compose >/dev/null 2>&1 || norec+=(docker-compose)
+if [ ${#need[@]} -gt 0 ] || [ ${#norec[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
-    echo "install-test-deps: need root to install: ${need[*]} (run: sudo apt-get install -y ${need[*]})" >&2
+    echo "install-test-deps: need root to install: ${need[*]} ${norec[*]} (run: sudo apt-get install -y ${need[*]} ${norec[*]})" >&2
     exit 1
   fi
-  echo "install-test-deps: installing ${need[*]}"
+  echo "install-test-deps: installing ${need[*]} ${norec[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq "${need[@]}" >/dev/null
+  if [ ${#need[@]} -gt 0 ]; then
+    apt-get install -y -qq "${need[@]}" >/dev/null
+  fi
+  if [ ${#norec[@]} -gt 0 ]; then
+    apt-get install -y -qq --no-install-recommends "${norec[@]}" >/dev/null
+  fi
 fi
 if [ ! -d broker/testdata/kafkajs/node_modules/kafkajs ]; then
   echo "install-test-deps: installing kafkajs"
