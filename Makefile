@@ -7,7 +7,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 # Test budget: the whole `make test` must stay under 20 minutes on 2 cores.
 TEST_TIMEOUT ?= 15m
 
-.PHONY: all build run test test-deps vet unit bench bench-broker bench-connect bench-cluster bench-postgres bench-sinks generate fuzz clean
+.PHONY: all build run test test-deps vet unit bench bench-broker bench-connect bench-cluster bench-postgres bench-sinks bench-pipeline generate fuzz clean
 
 all: build
 
@@ -36,7 +36,7 @@ unit:
 	$(GO) test -race -timeout $(TEST_TIMEOUT) -count=1 ./broker/groups/ ./broker/commitlog/ ./broker/records/
 
 # Benchmarks print tables; compare ratios within one run (the machine is noisy).
-bench: bench-broker bench-connect bench-cluster bench-postgres bench-sinks
+bench: bench-broker bench-connect bench-cluster bench-postgres bench-sinks bench-pipeline
 
 # BENCH_FLAGS e.g. "--runs 3 --brokers tributary,kfake,kfake-fsync --out bench.md".
 bench-broker: build
@@ -64,6 +64,14 @@ bench-postgres: build
 # "--records 2000000 --runs 3 --sinks clickhouse --out sinks.md".
 bench-sinks: build
 	$(GO) run ./bench/sinkbench --tributary ./$(BIN)/tributary $(SINK_BENCH_FLAGS)
+
+# The whole pipeline: Postgres commits -> CDC source -> broker -> ClickHouse
+# sink (upsert): rows/s of 300k inserts, and commit-to-visible freshness at
+# saturation and paced below capacity (5,000 rows/s for 20 s); worker and
+# plugin memory, CPU by process. Needs PostgreSQL and ClickHouse (`make
+# test-deps`). PIPELINE_BENCH_FLAGS e.g. "--rows 500000 --rate 5000 --runs 3 --out pipeline.md".
+bench-pipeline: build
+	$(GO) run ./bench/pipelinebench --tributary ./$(BIN)/tributary $(PIPELINE_BENCH_FLAGS)
 
 # Regenerates the committed gRPC code of the plugin boundary (plugins/pluginpb).
 generate:

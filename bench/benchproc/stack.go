@@ -133,25 +133,43 @@ func (s *Stack) PostConnector(ctx context.Context, name string, config map[strin
 // DeleteConnector deletes a connector and waits (up to 15 s) until the
 // worker's plugin processes running it ended, so that stopping the worker
 // afterwards (SIGTERM to its process group) does not kill them mid-task.
-func (s *Stack) DeleteConnector(name string) {
+func (s *Stack) DeleteConnector(name string) { s.DeleteConnectors(name) }
+
+// DeleteConnectors deletes connectors and then waits (up to 15 s) until the
+// worker's plugin processes running them ended: until at most one of the
+// plugin processes that ran before remains per plugin binary (the
+// validator the worker keeps for a minute after a POST may live on). Give
+// every connector of the stack at once: processes of one left running keep
+// the wait going until its end.
+func (s *Stack) DeleteConnectors(names ...string) {
 	if s.Worker == nil || s.Worker.Dead() {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	before := ChildrenOf(s.Worker.PID())
-	if code, _, err := s.HTTP(ctx, http.MethodDelete, "/connectors/"+name, nil); err != nil || (code != http.StatusNoContent && code != http.StatusNotFound) {
+	before := map[int]string{}
+	for _, pid := range ChildrenOf(s.Worker.PID()) {
+		before[pid] = Binary(pid)
+	}
+	deleted := 0
+	for _, name := range names {
+		if code, _, err := s.HTTP(ctx, http.MethodDelete, "/connectors/"+name, nil); err == nil && (code == http.StatusNoContent || code == http.StatusNotFound) {
+			deleted++
+		}
+	}
+	if deleted == 0 {
 		return
 	}
 	for {
-		alive := 0
-		for _, pid := range before {
+		alive := map[string]int{}
+		most := 0
+		for pid, bin := range before {
 			if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err == nil {
-				alive++
+				alive[bin]++
+				most = max(most, alive[bin])
 			}
 		}
-		// The validator process the worker keeps after a POST may live on.
-		if alive <= 1 || Sleep(ctx, 100*time.Millisecond) != nil {
+		if most <= 1 || Sleep(ctx, 100*time.Millisecond) != nil {
 			return
 		}
 	}
