@@ -559,6 +559,13 @@ func (c *cluster) waitLines(lc *lineCounter, n int, timeout time.Duration) {
 // whose command line runs tributary-connector-file, except validators.
 func pluginChildren(t *testing.T, pid int) []int {
 	t.Helper()
+	return pluginChildrenOf(t, pid, "tributary-connector-file")
+}
+
+// pluginChildrenOf returns the pids of the processes whose parent is pid
+// and whose command line runs the plugin binary, except validators.
+func pluginChildrenOf(t *testing.T, pid int, binary string) []int {
+	t.Helper()
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		t.Fatalf("reading /proc (this test needs Linux procfs): %v", err)
@@ -583,7 +590,7 @@ func pluginChildren(t *testing.T, pid int) []int {
 			continue
 		}
 		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil || !bytes.Contains(cmdline, []byte("tributary-connector-file")) {
+		if err != nil || !bytes.Contains(cmdline, []byte(binary)) {
 			continue
 		}
 		// The worker's kept validator process (plugins.Validators) runs
