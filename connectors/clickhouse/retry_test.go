@@ -84,3 +84,32 @@ func mapWith(m map[string]string, kv ...string) map[string]string {
 	}
 	return out
 }
+
+// Rows left in the buffer after a burst are sent once flush.interval.ms
+// passed, without another Put or a Flush.
+func TestBufferedTailSentOnTime(t *testing.T) {
+	db := newDB(t)
+	task := startTask(t, baseConfig(db, "batch.size", "100000", "flush.interval.ms", "200"))
+	start := time.Now()
+	if err := task.Put(ctxT(t), []connect.SinkRecord{
+		rec("t", 0, keySchema, key(1), rowSchema, row(1, "one", 1)),
+		rec("t", 1, keySchema, key(2), rowSchema, row(2, "two", 2)),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		out, err := server.Do(ctxT(t), "SELECT count() FROM "+db+".t")
+		if err == nil && strings.TrimSpace(out) == "2" {
+			break
+		}
+		if time.Since(start) > 3*time.Second {
+			t.Fatalf("rows not in ClickHouse 3 s after Put with flush.interval.ms=200 (count %q, %v)", out, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	took := time.Since(start)
+	if took < 150*time.Millisecond {
+		t.Fatalf("rows visible after %v: sent before flush.interval.ms", took)
+	}
+	t.Logf("buffered rows visible %v after Put", took.Round(time.Millisecond))
+}

@@ -17,7 +17,8 @@
 // a table whose columns changed meanwhile go in one more batch), before it
 // returns, so the offsets the worker commits after it are safe. Put sends a
 // table's rows at once when batch.size of them are buffered or the oldest is
-// flush.interval.ms old. Transient failures (lost connection, server
+// flush.interval.ms old; when no Put comes, a timer of the task sends rows
+// that are due, so a burst's tail is visible within the interval. Transient failures (lost connection, server
 // overloaded or restarting) are retried max.retries times, retry.backoff.ms
 // apart, on a fresh connection; after that, or at once for permanent errors
 // (unknown database, wrong credentials, a value that does not fit its
@@ -108,7 +109,7 @@ func configDef() *connect.ConfigDef {
 		Define(connect.ConfigKey{Name: keyBatchSize, Type: connect.TypeInt, Default: "10000", Importance: connect.Medium, Group: writes, OrderInGroup: 4,
 			Validator: connect.AtLeast(1), Doc: "Put sends a table's buffered rows once this many are buffered (Flush sends whatever is buffered)."}).
 		Define(connect.ConfigKey{Name: keyFlushInterval, Type: connect.TypeInt, Default: "1000", Importance: connect.Medium, Group: writes, OrderInGroup: 5,
-			Validator: connect.AtLeast(0), Doc: "Put sends a table's buffered rows once the oldest is this old, in milliseconds (Flush sends whatever is buffered)."}).
+			Validator: connect.AtLeast(0), Doc: "A table's buffered rows are sent once the oldest is this old, in milliseconds, whether more records come or not (Flush sends whatever is buffered)."}).
 		Define(connect.ConfigKey{Name: keyExactlyOnce, Type: connect.TypeBoolean, Default: "false", Importance: connect.Low, Group: writes, OrderInGroup: 6,
 			Validator: connect.ValidatorFunc("false", onlyFalse("exactly-once (KeeperMap state) is not supported: use insert.mode=upsert, which makes replays idempotent")),
 			Doc:       "Accepted for compatibility with ClickHouse's connector; only false is supported."}).

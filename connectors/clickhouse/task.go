@@ -18,6 +18,13 @@ import (
 // ClickHouse (see the package doc). Put and Flush are never called
 // concurrently; Stop may be, and waits for the running call to return (its
 // context is cancelled first).
+//
+// A background goroutine (owned by the task: started by Start, ended and
+// waited for by Stop) sends a table's rows once the oldest is
+// flush.interval.ms old even when no Put comes to do it, so the tail of a
+// burst becomes visible within the interval rather than at the worker's
+// next Flush. What it cannot send stays buffered: the next Put or Flush
+// sends it or fails with the error.
 type Task struct {
 	mu      sync.Mutex
 	s       *settings
@@ -30,6 +37,9 @@ type Task struct {
 	bufs    map[string]*tableBuf
 	order   []string // tables with buffered rows, in the order they got them
 	stopped bool
+
+	stopTimer context.CancelFunc // ends the background sender
+	timerDone chan struct{}      // closed when it has ended
 }
 
 // planKey names a plan: a table and the schemas of the records' row and
@@ -87,7 +97,38 @@ func (t *Task) Start(ctx context.Context, tc connect.SinkTaskContext, config map
 	if err := t.connect(ctx); err != nil && !transient(err) {
 		return err
 	}
+	tctx, cancel := context.WithCancel(context.Background())
+	t.stopTimer, t.timerDone = cancel, make(chan struct{})
+	go t.sendDue(tctx)
 	return nil
+}
+
+// sendDue is the background sender: every quarter of flush.interval.ms
+// (10 ms to 1 s) it sends the tables whose oldest row is due.
+func (t *Task) sendDue(ctx context.Context) {
+	defer close(t.timerDone)
+	every := min(max(t.s.flushInterval/4, 10*time.Millisecond), time.Second)
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		t.mu.Lock()
+		if !t.stopped {
+			now := time.Now()
+			for _, name := range append([]string(nil), t.order...) {
+				if b := t.bufs[name]; b != nil && now.Sub(b.since) >= t.s.flushInterval {
+					if err := t.send(ctx, name); err != nil {
+						break // still buffered: the next Put or Flush retries or fails
+					}
+				}
+			}
+		}
+		t.mu.Unlock()
+	}
 }
 
 func (t *Task) forget() {
@@ -176,9 +217,13 @@ func (t *Task) Flush(ctx context.Context, _ map[connect.TopicPartition]int64) er
 	return nil
 }
 
-// Stop drops what is buffered (its offsets were not committed) and closes
-// the connection. It is idempotent.
+// Stop ends the background sender, drops what is buffered (its offsets
+// were not committed) and closes the connection. It is idempotent.
 func (t *Task) Stop(context.Context) error {
+	if t.stopTimer != nil {
+		t.stopTimer()
+		<-t.timerDone
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.stopped = true
