@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -231,7 +232,7 @@ func runTopicsDescribe(ctx context.Context, args []string, stdout, stderr io.Wri
 		td := tds[name]
 		fmt.Fprintf(stdout, "Topic: %s\tPartitions: %d\tReplicationFactor: %d", name, len(td.Partitions), td.Partitions.NumReplicas())
 		if td.ID != (kadm.TopicID{}) {
-			fmt.Fprintf(stdout, "\tTopicId: %s", td.ID)
+			fmt.Fprintf(stdout, "\tTopicId: %s", base64.RawURLEncoding.EncodeToString(td.ID[:])) // as Kafka prints a Uuid
 		}
 		if td.IsInternal {
 			fmt.Fprint(stdout, "\tInternal: true")
