@@ -109,7 +109,7 @@ func render(o options, sv servers, rs []result) string {
 	fmt.Fprintf(&b, "- Sink settings (%s): batch.size (default 10000) bounds a ClickHouse insert at saturation; flush.interval.ms (default 1000) is the longest a row waits in the sink's buffer for more rows "+
 		"(checked only when Put is called: the rows of the last Put before a pause wait for the worker's next flush of the sink, every offset.flush.interval.ms=%d, "+
 		"which is what the end of a burst, like the sustained phase's last rows, sees; under a steady stream Puts come every few tens of ms). The source hands over a partial batch after at most 100 ms (fixed in the connector). "+
-		"The worker's producer lingers 0 ms and the broker acknowledges after fsync (acks=all).\n", sinkSettings(o), flushMs)
+		"The worker's producer lingers 0 ms and compresses its batches (producer.compression.type, default snappy), and the broker acknowledges after fsync (acks=all).\n", sinkSettings(o), flushMs)
 	if r := th.sustained; r.insertRPS() < 1.1*r.rps() && r.drain.Seconds() < 1 {
 		fmt.Fprintf(&b, "- In the best sustained run the pipeline kept up with the writers (%s vs %s rows/s, %.2f s behind at the end): the writers, sharing the CPUs, bounded the figure; the pipeline's own capacity is higher.\n",
 			benchreport.Thousands(r.rps()), benchreport.Thousands(r.insertRPS()), r.drain.Seconds())

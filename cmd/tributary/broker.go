@@ -44,6 +44,8 @@ func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	stopProfile := startCPUProfile("broker", stderr)
+	defer stopProfile()
 	b, err := broker.Open(cfg, broker.Options{Logger: logger})
 	if err != nil {
 		return err

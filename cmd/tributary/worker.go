@@ -63,6 +63,8 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	stopProfile := startCPUProfile("worker", stderr)
+	defer stopProfile()
 	return serveWorker(ctx, cfg, logger)
 }
 
@@ -84,6 +86,7 @@ func serveWorker(ctx context.Context, cfg workerconfig.Config, logger *slog.Logg
 			ConfigTopic: cfg.ConfigTopic, OffsetTopic: cfg.OffsetTopic, StatusTopic: cfg.StatusTopic,
 			ReplicationFactor: cfg.ReplicationFactor, OffsetFlushInterval: cfg.OffsetFlushInterval,
 			Version: version, Commit: commit, Logger: logger, Registerer: reg, ConverterDefaults: cfg.ConverterDefaults,
+			ProducerCompression: cfg.ProducerCompression,
 			Cluster: herder.ClusterConfig{SessionTimeout: cfg.SessionTimeout, HeartbeatInterval: cfg.HeartbeatInterval,
 				RebalanceTimeout: cfg.RebalanceTimeout, ScheduledRebalanceMaxDelay: rebalanceDelay(cfg.ScheduledRebalanceMaxDelay)},
 		})

@@ -80,6 +80,16 @@ func TestSet(t *testing.T) {
 				t.Errorf("SortedConverterKeys = %v", keys)
 			}
 		}},
+		{"producer.compression.type", [][2]string{{"producer.compression.type", " ZSTD "}}, func(t *testing.T, c Config) {
+			if c.ProducerCompression != "zstd" {
+				t.Errorf("ProducerCompression = %q", c.ProducerCompression)
+			}
+		}},
+		{"producer.compression.type defaults to snappy", nil, func(t *testing.T, c Config) {
+			if c.ProducerCompression != "snappy" {
+				t.Errorf("ProducerCompression = %q", c.ProducerCompression)
+			}
+		}},
 		{"values are trimmed", [][2]string{{"group.id", "  g  "}}, func(t *testing.T, c Config) {
 			if c.GroupID != "g" {
 				t.Errorf("GroupID = %q", c.GroupID)
@@ -123,6 +133,8 @@ func TestSetErrors(t *testing.T) {
 		{"offset.storage.partitions", "many"},
 		{"offset.flush.interval.ms", "0"},
 		{"offset.flush.interval.ms", "1s"},
+		{"producer.compression.type", "brotli"},
+		{"producer.compression.type", ""},
 		{"no.such.key", "1"},
 		{"bootstrap.server", "a:9092"},
 	}
@@ -257,7 +269,7 @@ func TestKeysAreAccepted(t *testing.T) {
 		"rest.advertised.host.name": "h", "rest.advertised.port": "1", "plugin.path": "/p",
 		"config.storage.topic": "c", "offset.storage.topic": "o", "status.storage.topic": "s",
 		"config.storage.replication.factor": "1", "offset.storage.replication.factor": "1", "status.storage.replication.factor": "1",
-		"offset.flush.interval.ms": "10", "key.converter": "k", "value.converter": "v", "header.converter": "h",
+		"offset.flush.interval.ms": "10", "producer.compression.type": "none", "key.converter": "k", "value.converter": "v", "header.converter": "h",
 	}
 	documented := map[string]bool{}
 	for _, k := range Keys() {
@@ -271,7 +283,7 @@ func TestKeysAreAccepted(t *testing.T) {
 			t.Errorf("Set(%q, %q): %v", key, v, err)
 		}
 	}
-	for _, k := range []string{"bootstrap.servers", "group.id", "listeners", "plugin.path", "offset.flush.interval.ms", "key.converter"} {
+	for _, k := range []string{"bootstrap.servers", "group.id", "listeners", "plugin.path", "offset.flush.interval.ms", "producer.compression.type", "key.converter"} {
 		if !documented[k] {
 			t.Errorf("Keys() does not document %s: %v", k, Keys())
 		}
