@@ -21,6 +21,7 @@ package plugins
 import (
 	"encoding/binary"
 	"io"
+	"math/bits"
 	"sync"
 
 	"google.golang.org/grpc/encoding"
@@ -127,9 +128,13 @@ func (bp *batchPool) Get(size int) *[]byte {
 		*b = (*b)[:0]
 		return b
 	}
-	// Batches vary a little in size: room for a slightly bigger one
-	// lets the buffer serve the next batches too.
-	b := make([]byte, 0, size+size/8)
+	// Batches vary in size: rounded up to a power of two, a buffer serves
+	// the next batches too (those too big to be kept get a little room).
+	c := size + size/8
+	if p2 := 1 << bits.Len(uint(size)); p2 <= maxPooledBatch {
+		c = max(c, p2)
+	}
+	b := make([]byte, 0, c)
 	return &b
 }
 
@@ -142,6 +147,15 @@ func (bp *batchPool) Put(b *[]byte) {
 }
 
 var _ mem.BufferPool = (*batchPool)(nil)
+
+// spillBuffers recycles the buffers shared fields of packed batches are
+// rebuilt in (EachProduced, EachConsumed).
+var spillBuffers = &batchPool{}
+
+// ReleaseSpill hands back the spill of EachProduced or EachConsumed once
+// nothing refers to its bytes any more, so a later batch is rebuilt in it.
+// Release a spill once: its owner must not use it afterwards.
+func ReleaseSpill(b *[]byte) { spillBuffers.Put(b) }
 
 // ReleaseBatch hands back the packed batch of a PollResponse once nothing
 // refers to its bytes any more (the worker's source runner, after the

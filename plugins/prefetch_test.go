@@ -139,11 +139,11 @@ func TestInProcessPutCopiesWhatTheTaskMayKeep(t *testing.T) {
 		Config: map[string]string{"key.converter": converter.ByteArrayClass, "value.converter": converter.ByteArrayClass}}); err != nil {
 		t.Fatal(err)
 	}
-	buf := AppendConsumed(nil, 1, func(_ int, c *ConsumedFields) { c.Topic, c.Value = "t", []byte("first") })
+	buf := AppendConsumed(nil, 1, 1, func(_ int, c *ConsumedFields) { c.Topic, c.Value = "t", []byte("first") })
 	if _, err := cl.Put(ctx, &pluginpb.PutRequest{Packed: buf}); err != nil {
 		t.Fatal(err)
 	}
-	AppendConsumed(buf[:0], 1, func(_ int, c *ConsumedFields) { c.Topic, c.Value = "t", []byte("XXXXX") })
+	AppendConsumed(buf[:0], 1, 1, func(_ int, c *ConsumedFields) { c.Topic, c.Value = "t", []byte("XXXXX") })
 	if got := string(kept[0].Value.([]byte)); got != "first" {
 		t.Fatalf("the task's record changed to %q", got)
 	}

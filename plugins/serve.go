@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-plugin"
@@ -172,9 +173,15 @@ type server struct {
 	source     connect.SourceTask
 	sink       connect.SinkTask
 	pipe       *pipeline
-	sinkCtx    *sinkContext
-	stopped    chan struct{}
-	stopOnce   sync.Once
+	// packVersion is the packed batch version Poll writes: the highest
+	// both this build and the worker read (StartSourceTask).
+	packVersion int
+	// packedPerRecord is the last poll's packed bytes per record (with
+	// room to spare), to size the next batch's buffer.
+	packedPerRecord atomic.Int64
+	sinkCtx         *sinkContext
+	stopped         chan struct{}
+	stopOnce        sync.Once
 	// stopProfile ends the CPU profile (cpuProfileEnv) when the task stops.
 	stopProfile func()
 	// recyclePuts: a put request's packed buffer is this process's own
@@ -456,7 +463,7 @@ func (s *server) StartSourceTask(ctx context.Context, req *pluginpb.StartSourceT
 	if err := task.Start(ctx, sc, req.Config); err != nil {
 		return nil, toStatus(err)
 	}
-	s.source, s.pipe = task, pipe
+	s.source, s.pipe, s.packVersion = task, pipe, PackVersion(req.PackedVersion)
 	s.pollCtx, s.pollCancel = context.WithCancel(context.Background())
 	return &pluginpb.StartTaskResponse{}, nil
 }
@@ -468,7 +475,7 @@ func (s *server) StartSourceTask(ctx context.Context, req *pluginpb.StartSourceT
 // batch just returned; the next Poll call takes it.
 func (s *server) Poll(ctx context.Context, req *pluginpb.PollRequest) (*pluginpb.PollResponse, error) {
 	s.mu.Lock()
-	task, pipe, pctx := s.source, s.pipe, s.pollCtx
+	task, pipe, pctx, version := s.source, s.pipe, s.pollCtx, s.packVersion
 	s.mu.Unlock()
 	if task == nil {
 		return nil, status.Error(codes.FailedPrecondition, "the source task is not started")
@@ -487,7 +494,7 @@ func (s *server) Poll(ctx context.Context, req *pluginpb.PollRequest) (*pluginpb
 			return nil, toStatus(ctx.Err())
 		}
 	} else {
-		res = s.pollOnce(ctx, task, pipe)
+		res = s.pollOnce(ctx, task, pipe, version)
 	}
 	if res.err == nil {
 		// Started under s.mu, so StopTask sees every prefetch started
@@ -498,7 +505,7 @@ func (s *server) Poll(ctx context.Context, req *pluginpb.PollRequest) (*pluginpb
 			s.next, s.prefetched = next, done
 			go func() {
 				defer close(done)
-				next <- s.pollOnce(pctx, task, pipe)
+				next <- s.pollOnce(pctx, task, pipe, version)
 			}()
 		}
 		s.mu.Unlock()
@@ -519,9 +526,10 @@ type pollResult struct {
 	err    error
 }
 
-// pollOnce polls the task and converts and packs what it returns. A panic
-// in connector code becomes an error carrying the stack, as in a call.
-func (s *server) pollOnce(ctx context.Context, task connect.SourceTask, pipe *pipeline) (res pollResult) {
+// pollOnce polls the task and converts and packs what it returns in the
+// packed batch format version. A panic in connector code becomes an error
+// carrying the stack, as in a call.
+func (s *server) pollOnce(ctx context.Context, task connect.SourceTask, pipe *pipeline, version int) (res pollResult) {
 	defer func() {
 		if r := recover(); r != nil {
 			res = pollResult{err: status.Errorf(codes.Internal, "panic in %s: %v\n%s", pluginpb.Plugin_Poll_FullMethodName, r, debug.Stack())}
@@ -535,8 +543,10 @@ func (s *server) pollOnce(ctx context.Context, task connect.SourceTask, pipe *pi
 	if err != nil {
 		return pollResult{err: toStatus(err)}
 	}
-	// Each record is converted into one scratch record and packed at once.
-	packer := newProducedPacker(batchBuffers.Get(len(recs)*128+16), len(recs))
+	// Each record is converted into one scratch record and packed at once,
+	// into a buffer sized for the bytes per record of the last batch.
+	perRecord := max(s.packedPerRecord.Load(), 128)
+	packer := newProducedPacker(batchBuffers.Get(len(recs)*int(perRecord)+16), len(recs), version)
 	var scratch pluginpb.ProducedRecord
 	for i := range recs {
 		if err := pipe.fromSource(&recs[i], keys[i], last[i], &scratch); err != nil {
@@ -544,7 +554,11 @@ func (s *server) pollOnce(ctx context.Context, task connect.SourceTask, pipe *pi
 		}
 		packer.add(&scratch)
 	}
-	return pollResult{packed: packer.b}
+	packed := packer.bytes()
+	if len(recs) > 0 {
+		s.packedPerRecord.Store(int64(len(packed)/len(recs)) * 9 / 8)
+	}
+	return pollResult{packed: packed}
 }
 
 func (s *server) CommitSource(ctx context.Context, req *pluginpb.CommitSourceRequest) (*pluginpb.CommitSourceResponse, error) {

@@ -151,7 +151,7 @@ func (s *server) StartSinkTask(ctx context.Context, req *pluginpb.StartSinkTaskR
 		return nil, toStatus(err)
 	}
 	s.sink, s.pipe, s.sinkCtx = task, pipe, sc
-	return &pluginpb.StartTaskResponse{}, nil
+	return &pluginpb.StartTaskResponse{PackedVersion: PackedVersion}, nil
 }
 
 func (s *server) sinkTask() (connect.SinkTask, *pipeline, *sinkContext, error) {
@@ -206,6 +206,7 @@ func (s *server) Put(ctx context.Context, req *pluginpb.PutRequest) (*pluginpb.P
 	resp := &pluginpb.PutResponse{}
 	var recs []connect.SinkRecord
 	var index []int32 // the request index of each of recs
+	var spill *[]byte // rebuilt shared fields of the packed batch
 	if len(req.Packed) > 0 {
 		n, err := PackedCount(req.Packed)
 		if err != nil {
@@ -216,7 +217,9 @@ func (s *server) Put(ctx context.Context, req *pluginpb.PutRequest) (*pluginpb.P
 		recs = make([]connect.SinkRecord, 0, n)
 		parts := make([]int32, n)
 		var failed error
-		if _, err := EachConsumed(req.Packed, func(i int, cr *ConsumedFields) error {
+		// Converters that copy what they decode let shared fields be
+		// rebuilt in scratch, record by record (cache-warm, no spill).
+		if _, spill, err = eachConsumed(req.Packed, pipe.copiesInput(), func(i int, cr *ConsumedFields) error {
 			recs = append(recs, connect.SinkRecord{})
 			index = append(index, int32(i))
 			out := &recs[len(recs)-1]
@@ -284,11 +287,16 @@ func (s *server) Put(ctx context.Context, req *pluginpb.PutRequest) (*pluginpb.P
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	if s.recyclePuts && len(req.Packed) > 0 && pipe.copiesInput() {
+	if len(req.Packed) > 0 && pipe.copiesInput() {
 		// Nothing the task holds refers to the batch: converters copied
 		// what they decoded, topics and header keys are fresh strings.
-		batchBuffers.Put(&req.Packed)
-		req.Packed = nil
+		if spill != nil {
+			ReleaseSpill(spill)
+		}
+		if s.recyclePuts {
+			batchBuffers.Put(&req.Packed)
+			req.Packed = nil
+		}
 	}
 	return resp, nil
 }

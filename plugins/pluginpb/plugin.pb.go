@@ -866,10 +866,14 @@ func (x *PartitionOffset) GetOffsetJson() []byte {
 }
 
 type StartSourceTaskRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Class         string                 `protobuf:"bytes,1,opt,name=class,proto3" json:"class,omitempty"`
-	Config        map[string]string      `protobuf:"bytes,2,rep,name=config,proto3" json:"config,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"` // the task config plus converter and transform keys
-	Offsets       []*PartitionOffset     `protobuf:"bytes,3,rep,name=offsets,proto3" json:"offsets,omitempty"`                                                                         // every offset stored for the connector
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Class   string                 `protobuf:"bytes,1,opt,name=class,proto3" json:"class,omitempty"`
+	Config  map[string]string      `protobuf:"bytes,2,rep,name=config,proto3" json:"config,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"` // the task config plus converter and transform keys
+	Offsets []*PartitionOffset     `protobuf:"bytes,3,rep,name=offsets,proto3" json:"offsets,omitempty"`                                                                         // every offset stored for the connector
+	// packed_version is the highest version of the packed batch format
+	// (plugins/packed.go) the worker reads in PollResponse.packed; 0, from a
+	// worker that predates the field, means 1.
+	PackedVersion int32 `protobuf:"varint,4,opt,name=packed_version,json=packedVersion,proto3" json:"packed_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -925,8 +929,19 @@ func (x *StartSourceTaskRequest) GetOffsets() []*PartitionOffset {
 	return nil
 }
 
+func (x *StartSourceTaskRequest) GetPackedVersion() int32 {
+	if x != nil {
+		return x.PackedVersion
+	}
+	return 0
+}
+
 type StartTaskResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// packed_version is, for a sink task, the highest version of the packed
+	// batch format the plugin reads in PutRequest.packed; 0, from a plugin
+	// that predates the field, means 1.
+	PackedVersion int32 `protobuf:"varint,1,opt,name=packed_version,json=packedVersion,proto3" json:"packed_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -959,6 +974,13 @@ func (x *StartTaskResponse) ProtoReflect() protoreflect.Message {
 // Deprecated: Use StartTaskResponse.ProtoReflect.Descriptor instead.
 func (*StartTaskResponse) Descriptor() ([]byte, []int) {
 	return file_plugin_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *StartTaskResponse) GetPackedVersion() int32 {
+	if x != nil {
+		return x.PackedVersion
+	}
+	return 0
 }
 
 type Header struct {
@@ -2283,15 +2305,17 @@ const file_plugin_proto_rawDesc = "" +
 	"\x0fPartitionOffset\x12%\n" +
 	"\x0epartition_json\x18\x01 \x01(\fR\rpartitionJson\x12\x1f\n" +
 	"\voffset_json\x18\x02 \x01(\fR\n" +
-	"offsetJson\"\xfa\x01\n" +
+	"offsetJson\"\xa1\x02\n" +
 	"\x16StartSourceTaskRequest\x12\x14\n" +
 	"\x05class\x18\x01 \x01(\tR\x05class\x12O\n" +
 	"\x06config\x18\x02 \x03(\v27.tributary.plugin.v1.StartSourceTaskRequest.ConfigEntryR\x06config\x12>\n" +
-	"\aoffsets\x18\x03 \x03(\v2$.tributary.plugin.v1.PartitionOffsetR\aoffsets\x1a9\n" +
+	"\aoffsets\x18\x03 \x03(\v2$.tributary.plugin.v1.PartitionOffsetR\aoffsets\x12%\n" +
+	"\x0epacked_version\x18\x04 \x01(\x05R\rpackedVersion\x1a9\n" +
 	"\vConfigEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x13\n" +
-	"\x11StartTaskResponse\"O\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\":\n" +
+	"\x11StartTaskResponse\x12%\n" +
+	"\x0epacked_version\x18\x01 \x01(\x05R\rpackedVersion\"O\n" +
 	"\x06Header\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value\x12\x1d\n" +

@@ -246,7 +246,7 @@ func (e *Engine) runTask(ctx context.Context, rt *runningTask, cfg map[string]st
 		if err != nil {
 			return fmt.Errorf("reading stored offsets: %w", err)
 		}
-		req := &pluginpb.StartSourceTaskRequest{Class: class, Config: cfg}
+		req := &pluginpb.StartSourceTaskRequest{Class: class, Config: cfg, PackedVersion: plugins.PackedVersion}
 		for _, o := range stored {
 			req.Offsets = append(req.Offsets, &pluginpb.PartitionOffset{PartitionJson: o.PartitionJSON, OffsetJson: o.OffsetJSON})
 		}
@@ -262,7 +262,8 @@ func (e *Engine) runTask(ctx context.Context, rt *runningTask, cfg map[string]st
 			Logger: e.opts.Logger.With("connector", name, "task", rt.id.task), Metrics: e.opts.Metrics,
 		})
 	case pluginpb.ConnectorType_CONNECTOR_TYPE_SINK:
-		if _, err := proc.Plugin.StartSinkTask(ctx, &pluginpb.StartSinkTaskRequest{Class: class, Config: cfg}); err != nil {
+		started, err := proc.Plugin.StartSinkTask(ctx, &pluginpb.StartSinkTaskRequest{Class: class, Config: cfg})
+		if err != nil {
 			return fmt.Errorf("start: %w", proc.Err(err))
 		}
 		e.running(rt)
@@ -274,6 +275,7 @@ func (e *Engine) runTask(ctx context.Context, rt *runningTask, cfg map[string]st
 			DLQContextHeaders:   strings.TrimSpace(cfg["errors.deadletterqueue.context.headers.enable"]) == "true",
 			OffsetFlushInterval: e.opts.OffsetFlushInterval, Retry: retry, LogErrors: logErrors, Live: e.opts.Live,
 			Logger: e.opts.Logger.With("connector", name, "task", rt.id.task), Metrics: e.opts.Metrics,
+			PackedVersion: started.GetPackedVersion(),
 		})
 	}
 	return fmt.Errorf("class %s is neither a source nor a sink", class)

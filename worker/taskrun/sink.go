@@ -58,6 +58,10 @@ type SinkConfig struct {
 	// LogErrors is errors.log.enable: log every record sent to the DLQ or
 	// skipped (they are always counted in the metrics).
 	LogErrors bool
+	// PackedVersion is the highest packed batch version the plugin reads
+	// (StartTaskResponse.packed_version; 0: 1): Put batches are written in
+	// the highest version both sides read.
+	PackedVersion int32
 	// Live, when set, is asked right before each Put: false means the
 	// worker lost its cluster membership, and the task ends with ErrFenced
 	// without writing.
@@ -98,6 +102,7 @@ func RunSink(ctx context.Context, cfg SinkConfig) error {
 		kgo.OnPartitionsAssigned(r.assigned),
 		kgo.OnPartitionsRevoked(r.revoked),
 		kgo.OnPartitionsLost(r.lost),
+		kgo.WithPools(&r.decompressed),
 	}, cfg.ClientOpts...)
 	if cfg.TopicsRegex != "" {
 		if _, err := regexp.Compile(cfg.TopicsRegex); err != nil {
@@ -165,6 +170,11 @@ type sinkRunner struct {
 	commitReq atomic.Bool
 	// lastConsumeWarn limits the warnings of transient consumer errors.
 	lastConsumeWarn time.Time
+	// decompressed recycles the consumer's decompression buffers.
+	decompressed decompressPool
+	// packedRatio is the last put batch's packed size over its records'
+	// (loop goroutine only), to size the next one's buffer.
+	packedRatio float64
 }
 
 // consumeWarnEvery is the least time between two warnings of transient
@@ -232,6 +242,12 @@ func (r *sinkRunner) loop(ctx context.Context) error {
 		if d.err == nil && cap(d.buf) <= maxKeptPutBuffer {
 			spare = d.buf // the plugin read it all: reuse it
 		}
+		// Nothing refers to the records any more (the request holds
+		// copies, and the loop read their offsets before this wait):
+		// their decompression buffers go back to the pool.
+		for _, rec := range d.recs {
+			rec.Recycle()
+		}
 		return d.err
 	}
 	defer wait() //nolint:errcheck // only on error paths, which report their own error
@@ -285,7 +301,11 @@ func (r *sinkRunner) loop(ctx context.Context) error {
 				r.mu.Lock() // handed to the put goroutine, which unlocks it
 				done := make(chan putDone, 1)
 				inflight = done
-				go func() { done <- r.putLocked(ctx, recs, req) }()
+				go func() {
+					d := r.putLocked(ctx, recs, req)
+					d.recs = recs
+					done <- d
+				}()
 				fs.EachPartition(func(p kgo.FetchTopicPartition) {
 					if n := len(p.Records); n > 0 {
 						r.cfg.Metrics.setLag(r.cfg.Connector, r.cfg.Task, p.Topic, p.Partition, p.HighWatermark-p.Records[n-1].Offset-1)
@@ -308,22 +328,32 @@ func (r *sinkRunner) loop(ctx context.Context) error {
 	}
 }
 
-// putDone is the outcome of a put, with the buffer its request was packed in.
+// putDone is the outcome of a put, with the buffer its request was packed in
+// and the records it put.
 type putDone struct {
-	err error
-	buf []byte
+	err  error
+	buf  []byte
+	recs []*kgo.Record
 }
 
 // pack encodes recs for the plugin, into buf when it is large enough.
 func (r *sinkRunner) pack(recs []*kgo.Record, buf []byte) (*pluginpb.PutRequest, []byte) {
+	version := plugins.PackVersion(r.cfg.PackedVersion)
 	size := 16
 	for _, rec := range recs {
 		size += 24 + len(rec.Key) + len(rec.Value)
 	}
+	full := size
+	if version >= 2 && r.packedRatio > 0 {
+		// Shared prefixes make the batch a fraction of the records'
+		// size: expect the fraction of the last batch, with room to spare
+		// (a batch that outgrows it grows its buffer as it is packed).
+		size = int(float64(size)*r.packedRatio*1.25) + 64<<10
+	}
 	if cap(buf) < size {
 		buf = make([]byte, 0, size+size/4)
 	}
-	req := &pluginpb.PutRequest{Packed: plugins.AppendConsumed(buf[:0], len(recs), func(i int, c *plugins.ConsumedFields) {
+	req := &pluginpb.PutRequest{Packed: plugins.AppendConsumed(buf[:0], version, len(recs), func(i int, c *plugins.ConsumedFields) {
 		rec := recs[i]
 		c.Topic, c.Partition, c.Offset = rec.Topic, rec.Partition, rec.Offset
 		c.TimestampMs, c.TimestampType = rec.Timestamp.UnixMilli(), int32(rec.Attrs.TimestampType())
@@ -333,6 +363,7 @@ func (r *sinkRunner) pack(recs []*kgo.Record, buf []byte) (*pluginpb.PutRequest,
 			c.HeaderValues = append(c.HeaderValues, h.Value)
 		}
 	})}
+	r.packedRatio = float64(len(req.Packed)) / float64(full)
 	return req, nil
 }
 

@@ -81,6 +81,7 @@ type batch struct {
 	// skipped by errors.tolerance=all.
 	recs    *[]kgo.Record
 	packed  *[]byte
+	spill   *[]byte // rebuilt shared fields of packed, which records may alias too
 	skipped []string
 }
 
@@ -101,6 +102,10 @@ func (b *batch) release() {
 	if b.packed != nil {
 		plugins.ReleaseBatch(b.packed)
 		b.packed = nil
+	}
+	if b.spill != nil {
+		plugins.ReleaseSpill(b.spill)
+		b.spill = nil
 	}
 }
 
@@ -330,12 +335,12 @@ func decodeBatch(resp *pluginpb.PollResponse) (*batch, int, error) {
 				*recs = make([]kgo.Record, 0, n)
 			}
 		}
-		n, err := plugins.EachProduced(resp.Packed, add)
+		n, spill, err := plugins.EachProduced(resp.Packed, add)
 		if err != nil {
 			return nil, 0, err
 		}
 		packed := resp.Packed
-		b.packed = &packed
+		b.packed, b.spill = &packed, spill
 		return b, n, nil
 	}
 	var f plugins.ProducedFields
