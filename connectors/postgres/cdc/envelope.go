@@ -130,8 +130,11 @@ type columnDef struct {
 }
 
 // newTable builds a table and its schemas. The same inputs give equal
-// schemas, so snapshot and stream records of a table share them.
-func newTable(prefix string, oid uint32, schema, name string, replIdent byte, defs []columnDef, tc *typeCatalog, f *filter) *table {
+// schemas, so snapshot and stream records of a table share them. source
+// is the source block's schema (sourceInfo.schema): the envelope's source
+// field takes that very schema, so that putting a source block checks it
+// by identity rather than field by field.
+func newTable(prefix string, source *connect.Schema, oid uint32, schema, name string, replIdent byte, defs []columnDef, tc *typeCatalog, f *filter) *table {
 	tb := &table{oid: oid, schema: schema, name: name, replIdent: replIdent, topic: topicName(prefix, schema, name)}
 	base := prefix + "." + schema + "." + name
 	var valueFields, keyFields []connect.Field
@@ -159,7 +162,7 @@ func newTable(prefix string, oid uint32, schema, name string, replIdent byte, de
 	tb.envSchema = connect.StructOf(base+".Envelope",
 		connect.F("before", tb.valueSchema),
 		connect.F("after", tb.valueSchema),
-		connect.F("source", sourceSchema()),
+		connect.F("source", source),
 		connect.F("op", connect.StringSchema),
 		connect.F("ts_ms", connect.OptionalInt64Schema),
 	)

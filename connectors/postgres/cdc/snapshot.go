@@ -116,7 +116,7 @@ func (t *SourceTask) snapshot(ctx context.Context, snapName string, info *server
 			defs[j] = columnDef{name: c.name, oid: c.oid, typmod: c.typmod, notNull: c.notNull || c.key, key: c.key}
 			names[j] = pgx.Identifier{c.name}.Sanitize()
 		}
-		tb := newTable(s.prefix, r.oid, r.schema, r.name, r.replIdent, defs, types, s.filter)
+		tb := newTable(s.prefix, t.src.schema, r.oid, r.schema, r.name, r.replIdent, defs, types, s.filter)
 		from := " FROM ONLY "
 		if r.partitioned {
 			from = " FROM " // the root stands for its partitions

@@ -6,6 +6,7 @@ package cdc
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -462,11 +463,20 @@ func (st *streamer) handle(ctx context.Context, xld pglogrepl.XLogData, now time
 	if len(xld.WALData) == 0 {
 		return nil
 	}
+	lsn := uint64(xld.WALStart)
+	if xld.WALData[0] == 'I' {
+		// Inserts, the bulk of most streams, are decoded here without a
+		// message and a copy of every column (pglogrepl's); anything
+		// unexpected goes through pglogrepl, which reports it.
+		if rel, cells, ok := decodeInsert(xld.WALData, st.cells); ok {
+			st.cells = cells
+			return st.insertCells(ctx, rel, lsn, conn)
+		}
+	}
 	msg, err := pglogrepl.ParseV2(xld.WALData, false)
 	if err != nil {
 		return &fatalError{fmt.Errorf("decoding pgoutput message %q at %s: %w", xld.WALData[0], xld.WALStart, err)}
 	}
-	lsn := uint64(xld.WALStart)
 	switch m := msg.(type) {
 	case *pglogrepl.BeginMessage:
 		st.inTx = true
@@ -556,7 +566,7 @@ func (st *streamer) relation(ctx context.Context, rm *pglogrepl.RelationMessage)
 		}
 		defs[i] = columnDef{name: c.Name, oid: c.DataType, typmod: c.TypeModifier, notNull: rmeta.notNull[c.Name] || key, key: key}
 	}
-	st.rels[rm.RelationID] = newTable(st.s.prefix, rm.RelationID, rm.Namespace, rm.RelationName, rm.ReplicaIdentity, defs, st.types, st.s.filter)
+	st.rels[rm.RelationID] = newTable(st.s.prefix, st.t.src.schema, rm.RelationID, rm.Namespace, rm.RelationName, rm.ReplicaIdentity, defs, st.types, st.s.filter)
 	return nil
 }
 
@@ -587,6 +597,50 @@ func (st *streamer) lookup(id uint32) (*table, error) {
 		return nil, &fatalError{fmt.Errorf("pgoutput sent a change of relation %d before its RELATION message", id)}
 	}
 	return tb, nil
+}
+
+// decodeInsert decodes a pgoutput Insert message outside a streamed
+// transaction ('I', relation id:u32, 'N', then the tuple: column
+// count:u16 and per column a kind byte, 'n' null, 'u' unchanged TOAST,
+// or 't'/'b' with length:i32 and the value; big-endian) into the relation
+// id and the tuple's cells, appended to dst[:0] and aliasing data. ok is
+// false when data is not exactly such a message with at least one column.
+func decodeInsert(data []byte, dst []cell) (rel uint32, cells []cell, ok bool) {
+	if len(data) < 8 || data[0] != 'I' || data[5] != 'N' {
+		return 0, dst, false
+	}
+	rel = binary.BigEndian.Uint32(data[1:5])
+	n := int(binary.BigEndian.Uint16(data[6:8]))
+	if n == 0 {
+		return 0, dst, false // pglogrepl refuses it: so it stays
+	}
+	cells, b := dst[:0], data[8:]
+	for range n {
+		if len(b) < 1 {
+			return 0, dst, false
+		}
+		c := cell{kind: b[0]}
+		b = b[1:]
+		switch c.kind {
+		case 'n', 'u':
+		case 't', 'b':
+			if len(b) < 4 {
+				return 0, dst, false
+			}
+			l := binary.BigEndian.Uint32(b)
+			if l > uint32(len(b)-4) {
+				return 0, dst, false
+			}
+			c.data, b = b[4:4+l:4+l], b[4+l:]
+		default:
+			return 0, dst, false
+		}
+		cells = append(cells, c)
+	}
+	if len(b) != 0 {
+		return 0, dst, false
+	}
+	return rel, cells, true
 }
 
 func fillCells(dst []cell, td *pglogrepl.TupleData) []cell {
@@ -654,11 +708,18 @@ func (st *streamer) tombstone(ctx context.Context, tb *table, key *connect.Struc
 }
 
 func (st *streamer) insert(ctx context.Context, m *pglogrepl.InsertMessageV2, lsn uint64, conn *pgconn.PgConn) error {
-	tb, err := st.lookup(m.RelationID)
+	st.cells = fillCells(st.cells, m.Tuple)
+	return st.insertCells(ctx, m.RelationID, lsn, conn)
+}
+
+// insertCells emits the insert of st.cells into relation rel. The cells
+// may alias the message's bytes: they are converted (copied) before
+// anything can receive the next message.
+func (st *streamer) insertCells(ctx context.Context, rel uint32, lsn uint64, conn *pgconn.PgConn) error {
+	tb, err := st.lookup(rel)
 	if err != nil || tb.excluded || st.s.skip['c'] {
 		return err
 	}
-	st.cells = fillCells(st.cells, m.Tuple)
 	st.vals = growAny(st.vals, len(tb.cols))
 	if err := tb.values(st.cells, nil, st.vals, st.s.placeholder, false); err != nil {
 		return err
