@@ -295,3 +295,37 @@ func TestErrantRecordsReported(t *testing.T) {
 		t.Fatalf("rows %v, want 1,3", got)
 	}
 }
+
+// The value slices of sent segments are reused for later ones: rows of
+// later batches come out whole, with nothing left of earlier rows.
+func TestSegmentValuesReused(t *testing.T) {
+	db := newDB(t)
+	task := startTask(t, baseConfig(db, "batch.size", "4"))
+	var want []string
+	off := int64(0)
+	for b := range 5 {
+		var recs []connect.SinkRecord
+		for i := range 4 - b%2 { // full batches (sent by Put) and partial ones (by Flush)
+			id := int32(b*10 + i)
+			name := fmt.Sprintf("row %d", id)
+			v := row(id, name, int64(id)*3)
+			if i == 1 {
+				v = connect.NewStruct(rowSchema).MustPut("id", id) // null name and qty
+				name = `\N`
+				want = append(want, fmt.Sprintf("%d\t%s\t%s", id, name, `\N`))
+			} else {
+				want = append(want, fmt.Sprintf("%d\t%s\t%d", id, name, int64(id)*3))
+			}
+			recs = append(recs, rec("t", off, keySchema, key(id), rowSchema, v))
+			off++
+		}
+		put(t, task, recs...)
+	}
+	task.mu.Lock()
+	spare := len(task.spareVals)
+	task.mu.Unlock()
+	if spare == 0 {
+		t.Error("no value slice was kept for reuse")
+	}
+	wantRows(t, "SELECT id, name, qty FROM "+db+".t ORDER BY id", strings.Join(want, "\n"))
+}

@@ -37,6 +37,10 @@ type Task struct {
 	bufs    map[string]*tableBuf
 	order   []string // tables with buffered rows, in the order they got them
 	stopped bool
+	// spareVals are the value slices of sent segments, cleared, for new
+	// segments to fill (fewer allocations of a batch's size, and less for
+	// the garbage collector to scan); at most maxSpareVals are kept.
+	spareVals [][]any
 
 	stopTimer context.CancelFunc // ends the background sender
 	timerDone chan struct{}      // closed when it has ended
@@ -232,6 +236,9 @@ func (t *Task) Stop(context.Context) error {
 	return nil
 }
 
+// maxSpareVals bounds the value slices of sent segments a task keeps.
+const maxSpareVals = 4
+
 // send sends a table's buffered rows, one batch per segment, retrying
 // transient failures; sent segments leave the buffer.
 func (t *Task) send(ctx context.Context, name string) error {
@@ -245,6 +252,11 @@ func (t *Task) send(ctx context.Context, name string) error {
 		}
 		b.segs = b.segs[1:]
 		b.rows -= seg.n
+		if len(t.spareVals) < maxSpareVals {
+			clear(seg.vals) // the batch has copied the values
+			t.spareVals = append(t.spareVals, seg.vals[:0])
+		}
+		seg.vals = nil
 	}
 	delete(t.bufs, name)
 	for i, n := range t.order {
@@ -398,7 +410,12 @@ func (t *Task) appendRow(name string, p *plan, c *change) error {
 	if k := len(b.segs); k > 0 && b.segs[k-1].sig == p.sig {
 		seg = b.segs[k-1]
 	} else {
-		seg = &segment{sig: p.sig, cols: p.cols, vals: make([]any, 0, len(p.cols)*min(t.s.batchSize, 1024))}
+		seg = &segment{sig: p.sig, cols: p.cols}
+		if k := len(t.spareVals); k > 0 {
+			seg.vals, t.spareVals = t.spareVals[k-1], t.spareVals[:k-1]
+		} else {
+			seg.vals = make([]any, 0, len(p.cols)*min(t.s.batchSize, 1024))
+		}
 		b.segs = append(b.segs, seg)
 	}
 	start := len(seg.vals)
