@@ -211,6 +211,7 @@ func TestShopPipelineWithChaos(t *testing.T) {
 	waitOrders(int64(3 * step))
 	var host *workerNode
 	var victims []int
+	waited := time.Now()
 	// The status may lag behind a rebalance: wait until the worker named
 	// as the CDC task's owner runs Postgres plugin processes.
 	waitFor(t, time.Minute, "Postgres plugin processes under the CDC task's worker", func() (bool, string) {
@@ -221,7 +222,7 @@ func TestShopPipelineWithChaos(t *testing.T) {
 	for _, pid := range victims {
 		syscall.Kill(pid, syscall.SIGKILL) //nolint:errcheck // it may have exited
 	}
-	t.Logf("chaos 3: killed %d Postgres plugin processes %v of worker %s at %d orders", len(victims), victims, host.name, w.ordersIn.Load())
+	t.Logf("chaos 3: killed %d Postgres plugin processes %v of worker %s at %d orders (found them after %v)", len(victims), victims, host.name, w.ordersIn.Load(), time.Since(waited).Round(time.Millisecond))
 	waitFor(t, time.Minute, "a FAILED unit reported by `connectors status`", func() (bool, string) {
 		out, err := cli("status")
 		var ee *exec.ExitError
@@ -255,15 +256,26 @@ func TestShopPipelineWithChaos(t *testing.T) {
 	defer mirror.Close()
 	rdb := rd.Client(t)
 	var visible time.Duration
+	equalAt := map[string]time.Duration{} // target -> when it first equalled the source
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		diffs := shopDiffs(ctx, want, src, mirror, ch, rdb)
-		if len(diffs) == 0 {
+		var all []string
+		for _, target := range []string{"ClickHouse", "Redis", "Postgres mirror"} {
+			if len(diffs[target]) == 0 {
+				if _, ok := equalAt[target]; !ok {
+					equalAt[target] = time.Since(lastCommit)
+				}
+				continue
+			}
+			all = append(all, diffs[target]...)
+		}
+		if len(all) == 0 {
 			visible = time.Since(lastCommit)
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("3 min after the last commit the targets still differ from the source:\n%s", strings.Join(diffs, "\n"))
+			t.Fatalf("3 min after the last commit the targets still differ from the source:\n%s", strings.Join(all, "\n"))
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
@@ -274,6 +286,8 @@ func TestShopPipelineWithChaos(t *testing.T) {
 	events, dups, tombstones, torn := changeLog(t, filepath.Join(filesDir, "shop-changes.jsonl"))
 	t.Logf("rows at the end: %d (customers %d, orders %d, order_items %d); ClickHouse FINAL, Redis and the Postgres mirror equal the source %v after the last commit",
 		rows, len(want["customers"]), len(want["orders"]), len(want["order_items"]), visible.Round(time.Millisecond))
+	t.Logf("equal to the source after the last commit: ClickHouse %v, Redis %v, Postgres mirror %v",
+		equalAt["ClickHouse"].Round(time.Millisecond), equalAt["Redis"].Round(time.Millisecond), equalAt["Postgres mirror"].Round(time.Millisecond))
 	t.Logf("change events moved: %d distinct in the file sink (and %d tombstones); duplicates replayed after the chaos: %d; torn lines: %d", events, tombstones, dups, torn)
 	t.Logf("ClickHouse row versions stored (before merges): customers %s, orders %s, order_items %s",
 		strings.TrimSpace(mustDo(t, ch, "SELECT count() FROM analytics.customers")),
@@ -521,25 +535,26 @@ func (tb shopTable) redisState(ctx context.Context, rdb *redis.Client) (map[int6
 	return got, nil
 }
 
-// shopDiffs compares every target with the source state want; nil when all
-// are equal.
-func shopDiffs(ctx context.Context, want map[string]map[int64]string, src, mirror *pgxpool.Pool, ch *testclickhouse.Server, rdb *redis.Client) []string {
-	var diffs []string
+// shopDiffs compares every target with the source state want: the
+// differences per target (ClickHouse, Redis, Postgres mirror), none when
+// all are equal.
+func shopDiffs(ctx context.Context, want map[string]map[int64]string, src, mirror *pgxpool.Pool, ch *testclickhouse.Server, rdb *redis.Client) map[string][]string {
+	diffs := map[string][]string{}
 	for _, tb := range shopTables {
 		gotCH, err := tb.clickhouseState(ctx, ch)
 		if d := stateDiff(want[tb.name], gotCH); err != nil || d != "" {
-			diffs = append(diffs, fmt.Sprintf("ClickHouse %s: %s %v", tb.name, d, err))
+			diffs["ClickHouse"] = append(diffs["ClickHouse"], fmt.Sprintf("ClickHouse %s: %s %v", tb.name, d, err))
 		}
 		gotRD, err := tb.redisState(ctx, rdb)
 		if d := stateDiff(want[tb.name], gotRD); err != nil || d != "" {
-			diffs = append(diffs, fmt.Sprintf("Redis %s: %s %v", tb.name, d, err))
+			diffs["Redis"] = append(diffs["Redis"], fmt.Sprintf("Redis %s: %s %v", tb.name, d, err))
 		}
 		var a, b string
 		var na, nb int64
 		errA := src.QueryRow(ctx, tb.digest).Scan(&na, &a)
 		errB := mirror.QueryRow(ctx, tb.digest).Scan(&nb, &b)
 		if errA != nil || errB != nil || na != nb || a != b {
-			diffs = append(diffs, fmt.Sprintf("Postgres mirror %s: source %d rows %.8s, mirror %d rows %.8s (%v %v)", tb.name, na, a, nb, b, errA, errB))
+			diffs["Postgres mirror"] = append(diffs["Postgres mirror"], fmt.Sprintf("Postgres mirror %s: source %d rows %.8s, mirror %d rows %.8s (%v %v)", tb.name, na, a, nb, b, errA, errB))
 		}
 	}
 	return diffs

@@ -326,6 +326,7 @@ func unsupported(config map[string]string) map[string][]string {
 
 // settings is a parsed, validated connector config.
 type settings struct {
+	connector                    string // the connector's name (config "name"), "" when unknown
 	host, user, password, dbname string
 	port                         int
 	sslMode, sslRootCert         string
@@ -372,7 +373,8 @@ func parseSettings(config map[string]string) (*settings, map[string][]string) {
 		return nil, errs
 	}
 	s := &settings{
-		host: c.String(keyHost), port: int(c.Int(keyPort)), user: c.String(keyUser),
+		connector: strings.TrimSpace(config["name"]),
+		host:      c.String(keyHost), port: int(c.Int(keyPort)), user: c.String(keyUser),
 		password: c.Password(keyPassword).Value(), dbname: c.String(keyDBName),
 		sslMode: c.String(keySSLMode), sslRootCert: c.String(keySSLRootCert), sslCert: c.String(keySSLCert), sslKey: c.String(keySSLKey),
 		prefix: c.String(keyTopicPrefix), heartbeatPrefix: c.String(keyHeartbeatPrefix),

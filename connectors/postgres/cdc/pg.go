@@ -38,9 +38,38 @@ func connectReplication(ctx context.Context, s *settings) (*pgconn.PgConn, error
 	for k, v := range sessionParams() {
 		cfg.RuntimeParams[k] = v
 	}
-	cfg.RuntimeParams["application_name"] = "tributary-postgres-cdc-" + s.slot
+	cfg.RuntimeParams["application_name"] = s.replicationAppName()
 	cfg.RuntimeParams["replication"] = "database"
 	return pgconn.ConnectConfig(ctx, cfg)
+}
+
+// maxAppName is the longest application_name the server keeps
+// (NAMEDATALEN - 1); longer ones are cut.
+const maxAppName = 63
+
+// replicationAppName is the application_name of the connector's
+// replication connections: it names the connector, so that Validate can
+// tell the connector's own running task (a config update re-validates
+// while the task streams) from another client holding the slot.
+func (s *settings) replicationAppName() string {
+	name := "tributary-postgres-cdc-" + s.slot
+	if s.connector != "" {
+		name = "tributary-cdc:" + s.connector
+	}
+	if len(name) > maxAppName {
+		name = name[:maxAppName]
+	}
+	return name
+}
+
+// slotHolder returns the application_name of the backend with pid.
+func slotHolder(ctx context.Context, c *pgx.Conn, pid int) (string, error) {
+	var app string
+	err := c.QueryRow(ctx, `SELECT coalesce(application_name, '') FROM pg_stat_activity WHERE pid = $1`, pid).Scan(&app)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	return app, err
 }
 
 // serverInfo is what the connector checks about the server and its user.

@@ -52,7 +52,7 @@ func validate(ctx context.Context, config map[string]string) map[string][]string
 	switch {
 	case err != nil:
 		add(keySlotName, err.Error())
-	case slot != nil && slot.active:
+	case slot != nil && slot.active && !ownSlot(ctx, conn, s, slot):
 		add(keySlotName, slotInUseError(s.slot, slot.activePID))
 	case slot != nil:
 		if m := slotMismatch(s, slot); m != "" {
@@ -170,4 +170,16 @@ func connectError(s *settings, err error) (string, string) {
 		return keyPassword, fmt.Sprintf("%s asks user %q for a password: set database.password (%v)", s.where(), s.user, err)
 	}
 	return keyHost, fmt.Sprintf("cannot reach PostgreSQL at %s: %v; check database.hostname and database.port, and that the server accepts TCP connections from this worker", s.where(), err)
+}
+
+// ownSlot reports whether the active slot is held by this connector's own
+// task (its replication connection's application_name names the
+// connector): re-validating a running connector's config, as an update
+// does, is no conflict.
+func ownSlot(ctx context.Context, conn *pgx.Conn, s *settings, slot *slotInfo) bool {
+	if s.connector == "" {
+		return false
+	}
+	app, err := slotHolder(ctx, conn, slot.activePID)
+	return err == nil && app == s.replicationAppName()
 }

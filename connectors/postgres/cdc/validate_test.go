@@ -211,3 +211,37 @@ func TestConfigDef(t *testing.T) {
 		t.Fatalf("TaskConfigs(8) = %d configs, %v", len(tcs), err)
 	}
 }
+
+// A running connector's own task holds its slot: re-validating that
+// connector's config (an update, `connectors apply` again) is no conflict,
+// while another connector naming the same slot still gets the error.
+func TestValidateOwnSlot(t *testing.T) {
+	db := newDB(t)
+	cfg := baseConfig(db, "name", "shop-cdc")
+	s, errs := parseSettings(cfg)
+	if errs != nil {
+		t.Fatal(errs)
+	}
+	ctx := context.Background()
+	exec(t, db, "CREATE PUBLICATION "+pgx.Identifier{s.publication}.Sanitize()+" FOR ALL TABLES")
+	rc, err := connectReplication(ctx, s) // as the connector's task does
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close(ctx)
+	lsn, _, err := createSlot(ctx, rc, s.slot, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pglogrepl.StartReplication(ctx, rc, s.slot, pglogrepl.LSN(lsn), pglogrepl.StartReplicationOptions{
+		Mode: pglogrepl.LogicalReplication, PluginArgs: pluginArgs(2, true, s.publication)}); err != nil {
+		t.Fatal(err)
+	}
+	if errs := validateErrs(t, cfg); len(errs) != 0 {
+		t.Fatalf("re-validating the connector whose task holds the slot: %v", errs)
+	}
+	other := baseConfig(db, "name", "other-cdc")
+	if errs := validateErrs(t, other); !hasErr(errs, "slot.name", fmt.Sprintf("is in use by pid %d", rc.PID())) {
+		t.Fatalf("another connector on the same slot: %v", errs)
+	}
+}
