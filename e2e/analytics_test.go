@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/tributary-data/tributary/internal/testclickhouse"
 	"github.com/tributary-data/tributary/internal/testpg"
@@ -24,6 +23,10 @@ import (
 // (HSET per row) with real processes, kills the worker with SIGKILL while
 // changes flow (ClickHouse batches in flight), restarts it, and checks that
 // ClickHouse's FINAL view and the Redis hashes equal the source table.
+// analyticsOrders is the orders table as the test compares it: in
+// ClickHouse's analytics.orders and in Redis hashes order:<id>.
+var analyticsOrders = shopTable{name: "orders", keyspace: "order", cols: []string{"customer", "qty", "amount"}, kinds: "sif"}
+
 func TestCDCToClickHouseAndRedisKill9(t *testing.T) {
 	n := 30_000
 	if testing.Short() {
@@ -98,29 +101,15 @@ func TestCDCToClickHouseAndRedisKill9(t *testing.T) {
 	write(n*3/4, n)
 	lastCommit := time.Now()
 
-	want := map[int64]string{}
-	rows, err := src.Query(ctx, `SELECT id, customer, qty, amount::float8 FROM orders`)
+	want, err := analyticsOrders.sourceState(ctx, src)
 	if err != nil {
 		t.Fatal(err)
-	}
-	for rows.Next() {
-		var id int64
-		var cust string
-		var qty int32
-		var amount float64
-		if err := rows.Scan(&id, &cust, &qty, &amount); err != nil {
-			t.Fatal(err)
-		}
-		want[id] = fmt.Sprintf("%s|%d|%.2f", cust, qty, amount)
-	}
-	if rows.Err() != nil {
-		t.Fatal(rows.Err())
 	}
 	rdb := rd.Client(t)
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
-		gotCH, errCH := clickhouseState(ctx, ch)
-		gotRD, errRD := redisState(ctx, rdb)
+		gotCH, errCH := analyticsOrders.clickhouseState(ctx, ch)
+		gotRD, errRD := analyticsOrders.redisState(ctx, rdb)
 		diffCH, diffRD := stateDiff(want, gotCH), stateDiff(want, gotRD)
 		if errCH == nil && errRD == nil && diffCH == "" && diffRD == "" {
 			break
@@ -143,60 +132,6 @@ func mustDo(t *testing.T, ch *testclickhouse.Server, sql string) string {
 		t.Fatal(err)
 	}
 	return out
-}
-
-func clickhouseState(ctx context.Context, ch *testclickhouse.Server) (map[int64]string, error) {
-	out, err := ch.Do(ctx, "SELECT id, customer, qty, toFloat64(amount) FROM analytics.orders FINAL WHERE NOT _is_deleted")
-	if err != nil {
-		return nil, err
-	}
-	got := map[int64]string{}
-	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		if line == "" {
-			continue
-		}
-		f := strings.Split(line, "\t")
-		if len(f) != 4 {
-			return nil, fmt.Errorf("row %q", line)
-		}
-		id, _ := strconv.ParseInt(f[0], 10, 64)
-		amount, _ := strconv.ParseFloat(f[3], 64)
-		got[id] = fmt.Sprintf("%s|%s|%.2f", f[1], f[2], amount)
-	}
-	return got, nil
-}
-
-// redisState reads every order:<id> hash (so deleted rows must be gone).
-func redisState(ctx context.Context, rdb *redis.Client) (map[int64]string, error) {
-	var keys []string
-	iter := rdb.Scan(ctx, 0, "order:*", 1000).Iterator()
-	for iter.Next(ctx) {
-		keys = append(keys, iter.Val())
-	}
-	if err := iter.Err(); err != nil {
-		return nil, err
-	}
-	pipe := rdb.Pipeline()
-	cmds := make([]*redis.MapStringStringCmd, len(keys))
-	for i, k := range keys {
-		cmds[i] = pipe.HGetAll(ctx, k)
-	}
-	if len(keys) > 0 {
-		if _, err := pipe.Exec(ctx); err != nil {
-			return nil, err
-		}
-	}
-	got := map[int64]string{}
-	for i, k := range keys {
-		id, err := strconv.ParseInt(strings.TrimPrefix(k, "order:"), 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("key %q", k)
-		}
-		h := cmds[i].Val()
-		amount, _ := strconv.ParseFloat(h["amount"], 64)
-		got[id] = fmt.Sprintf("%s|%s|%.2f", h["customer"], h["qty"], amount)
-	}
-	return got, nil
 }
 
 // stateDiff describes how got differs from want ("" when equal).

@@ -39,21 +39,19 @@ import (
 // the columns compared and their kinds (s: text, i: integer, f: numeric
 // with two decimals).
 type shopTable struct {
-	name  string
-	cols  []string
-	kinds string
+	name     string
+	keyspace string // the Redis key prefix (keyspace:id); "" means name
+	cols     []string
+	kinds    string
 	// digest renders the whole table, timestamps included, in Postgres
 	// (the same in the source and the mirror).
 	digest string
 }
 
 var shopTables = []shopTable{
-	{"customers", []string{"email", "name", "city"}, "sss",
-		`SELECT count(*), coalesce(md5(string_agg(concat_ws('|', id, email, name, city, extract(epoch from created_at)::text, extract(epoch from updated_at)::text), ',' ORDER BY id)), '') FROM customers`},
-	{"orders", []string{"customer_id", "status", "total"}, "isf",
-		`SELECT count(*), coalesce(md5(string_agg(concat_ws('|', id, customer_id, status, total::text, extract(epoch from placed_at)::text, extract(epoch from updated_at)::text), ',' ORDER BY id)), '') FROM orders`},
-	{"order_items", []string{"order_id", "sku", "qty", "unit_price"}, "isif",
-		`SELECT count(*), coalesce(md5(string_agg(concat_ws('|', id, order_id, sku, qty, unit_price::text, extract(epoch from updated_at)::text), ',' ORDER BY id)), '') FROM order_items`},
+	{name: "customers", cols: []string{"email", "name", "city"}, kinds: "sss", digest: `SELECT count(*), coalesce(md5(string_agg(concat_ws('|', id, email, name, city, extract(epoch from created_at)::text, extract(epoch from updated_at)::text), ',' ORDER BY id)), '') FROM customers`},
+	{name: "orders", cols: []string{"customer_id", "status", "total"}, kinds: "isf", digest: `SELECT count(*), coalesce(md5(string_agg(concat_ws('|', id, customer_id, status, total::text, extract(epoch from placed_at)::text, extract(epoch from updated_at)::text), ',' ORDER BY id)), '') FROM orders`},
+	{name: "order_items", cols: []string{"order_id", "sku", "qty", "unit_price"}, kinds: "isif", digest: `SELECT count(*), coalesce(md5(string_agg(concat_ws('|', id, order_id, sku, qty, unit_price::text, extract(epoch from updated_at)::text), ',' ORDER BY id)), '') FROM order_items`},
 }
 
 var shopConnectors = []string{"shop-cdc", "shop-clickhouse", "shop-redis", "shop-files", "shop-mirror"}
@@ -497,10 +495,14 @@ func (tb shopTable) clickhouseState(ctx context.Context, ch *testclickhouse.Serv
 	return got, nil
 }
 
-// redisState reads every <table>:<id> hash (deleted rows must be gone).
+// redisState reads every <keyspace>:<id> hash (deleted rows must be gone).
 func (tb shopTable) redisState(ctx context.Context, rdb *redis.Client) (map[int64]string, error) {
+	prefix := tb.name + ":"
+	if tb.keyspace != "" {
+		prefix = tb.keyspace + ":"
+	}
 	var keys []string
-	iter := rdb.Scan(ctx, 0, tb.name+":*", 1000).Iterator()
+	iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
 	for iter.Next(ctx) {
 		keys = append(keys, iter.Val())
 	}
@@ -519,7 +521,7 @@ func (tb shopTable) redisState(ctx context.Context, rdb *redis.Client) (map[int6
 	}
 	got := map[int64]string{}
 	for i, k := range keys {
-		id, err := strconv.ParseInt(strings.TrimPrefix(k, tb.name+":"), 10, 64)
+		id, err := strconv.ParseInt(strings.TrimPrefix(k, prefix), 10, 64)
 		if err != nil {
 			return nil, fmt.Errorf("key %q", k)
 		}

@@ -3,6 +3,7 @@ package clickhouse
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -64,7 +65,9 @@ func TestRetriesThroughServerCrash(t *testing.T) {
 	}
 
 	// Few retries and a server that stays down: a clear failure.
-	short := startTask(t, mapWith(cfg, "max.retries", "2", "retry.backoff.ms", "50"))
+	shortCfg := maps.Clone(cfg)
+	shortCfg["max.retries"], shortCfg["retry.backoff.ms"] = "2", "50"
+	short := startTask(t, shortCfg)
 	put(t, short, batch(0, 10, 5000)...)
 	ch.Kill()
 	err = putErr(t, short, batch(10, 20, 5010)...)
@@ -72,17 +75,6 @@ func TestRetriesThroughServerCrash(t *testing.T) {
 	if err := ch.Restart(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func mapWith(m map[string]string, kv ...string) map[string]string {
-	out := make(map[string]string, len(m)+len(kv)/2)
-	for k, v := range m {
-		out[k] = v
-	}
-	for i := 0; i+1 < len(kv); i += 2 {
-		out[kv[i]] = kv[i+1]
-	}
-	return out
 }
 
 // Rows left in the buffer after a burst are sent once flush.interval.ms

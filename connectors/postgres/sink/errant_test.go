@@ -3,6 +3,7 @@ package sink
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 	"testing"
 
@@ -79,7 +80,9 @@ func TestErrantRecordsIsolated(t *testing.T) {
 	// Tolerated: the three bad records are reported, the rest is written.
 	rep := &errantReporter{tolerate: true}
 	task := NewSink().(*Sink).NewTask().(*Task)
-	if err := task.Start(ctxT(t), rep, mapWith(cfg, "errors.tolerance", "all")); err != nil {
+	tolerant := maps.Clone(cfg)
+	tolerant["errors.tolerance"] = "all"
+	if err := task.Start(ctxT(t), rep, tolerant); err != nil {
 		t.Fatal(err)
 	}
 	defer task.Stop(context.Background())
@@ -109,15 +112,4 @@ func TestErrantRecordsIsolated(t *testing.T) {
 	if len(rep.reported) != 4 || !strings.Contains(rep.reported[3], "23505") {
 		t.Fatalf("reported %q, want a 4th for the duplicate key", rep.reported)
 	}
-}
-
-func mapWith(m map[string]string, kv ...string) map[string]string {
-	out := make(map[string]string, len(m)+len(kv)/2)
-	for k, v := range m {
-		out[k] = v
-	}
-	for i := 0; i+1 < len(kv); i += 2 {
-		out[kv[i]] = kv[i+1]
-	}
-	return out
 }
