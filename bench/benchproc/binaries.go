@@ -1,11 +1,32 @@
 package benchproc
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 )
+
+// Binaries returns the absolute path of the tributary binary after
+// checking that it and the given plugin binaries (tributary-connector-*)
+// next to it are executables; the error names the first that is not.
+func Binaries(tributary string, plugins ...string) (string, error) {
+	abs, err := filepath.Abs(tributary)
+	if err != nil {
+		return "", err
+	}
+	paths := []string{abs}
+	for _, b := range plugins {
+		paths = append(paths, filepath.Join(filepath.Dir(abs), b))
+	}
+	for _, p := range paths {
+		if st, err := os.Stat(p); err != nil || st.Mode()&0o111 == 0 {
+			return "", fmt.Errorf("%s is not an executable (run `make build`)", p)
+		}
+	}
+	return abs, nil
+}
 
 // TestBinaries returns, for a benchmark driver's test in bench/<name>/, a
 // tributary binary with the given plugin binaries (tributary-connector-*)
@@ -14,16 +35,8 @@ import (
 func TestBinaries(t testing.TB, plugins ...string) string {
 	t.Helper()
 	ok := func(p string) bool {
-		files := []string{p}
-		for _, b := range plugins {
-			files = append(files, filepath.Join(filepath.Dir(p), b))
-		}
-		for _, f := range files {
-			if st, err := os.Stat(f); err != nil || st.Mode()&0o111 == 0 {
-				return false
-			}
-		}
-		return true
+		_, err := Binaries(p, plugins...)
+		return err == nil
 	}
 	if p := os.Getenv("TRIBUTARY_BIN"); p != "" && ok(p) {
 		return p

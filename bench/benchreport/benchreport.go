@@ -1,5 +1,6 @@
-// Package benchreport formats the figures of the benchmark drivers'
-// markdown reports the same way in every table.
+// Package benchreport runs the benchmark drivers' commands (Driver: flags,
+// timeout, the report to stdout and --out, exit codes) and formats the
+// figures of their markdown reports the same way in every table.
 package benchreport
 
 import (
@@ -32,4 +33,25 @@ func Thousands(v float64) string {
 		return "-" + string(out)
 	}
 	return string(out)
+}
+
+// BestBy returns the run with the highest f, the first on ties (negate f
+// for the lowest). rs must not be empty.
+func BestBy[R any](rs []R, f func(R) float64) R {
+	best := rs[0]
+	for _, r := range rs[1:] {
+		if f(r) > f(best) {
+			best = r
+		}
+	}
+	return best
+}
+
+// Every lists f of every run, in run order, separated by ", ".
+func Every[R any](rs []R, f func(R) string) string {
+	parts := make([]string, 0, len(rs))
+	for _, r := range rs {
+		parts = append(parts, f(r))
+	}
+	return strings.Join(parts, ", ")
 }

@@ -15,3 +15,17 @@ func TestThousands(t *testing.T) {
 		t.Error("Verdict")
 	}
 }
+
+func TestBestByEvery(t *testing.T) {
+	rs := []float64{3, 5, 5, 1}
+	id := func(v float64) float64 { return v }
+	if got := BestBy(rs, id); got != 5 {
+		t.Errorf("BestBy = %v", got)
+	}
+	if got := BestBy(rs, func(v float64) float64 { return -v }); got != 1 {
+		t.Errorf("BestBy lowest = %v", got)
+	}
+	if got := Every(rs, func(v float64) string { return Thousands(v * 1000) }); got != "3,000, 5,000, 5,000, 1,000" {
+		t.Errorf("Every = %q", got)
+	}
+}

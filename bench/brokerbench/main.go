@@ -39,17 +39,16 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/tributary-data/tributary/bench/benchreport"
 	"github.com/tributary-data/tributary/perf"
 )
 
@@ -74,31 +73,22 @@ type options struct {
 	brokersSet  bool
 	clkTck      float64
 	clkTckSrc   string
-	kfakeBinary string // resolved path
+	kfakeBinary string    // resolved path
+	logw        io.Writer // progress (bench sets it)
 }
 
-func main() {
-	o, err := parseFlags(os.Args[1:])
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "brokerbench:", err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if o.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, o.timeout)
-		defer cancel()
-	}
-	if err := run(ctx, o); err != nil {
-		fmt.Fprintln(os.Stderr, "brokerbench:", err)
-		os.Exit(1)
-	}
-}
+// driver is the command: main runs it, the tests call its Run.
+var driver = benchreport.Driver[options]{Name: "brokerbench", Parse: parseFlags, Bench: bench}
 
-func parseFlags(args []string) (options, error) {
+func main() { driver.Main() }
+
+// Output implements benchreport.Options.
+func (o options) Output() (string, time.Duration) { return o.out, o.timeout }
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("brokerbench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	brokers := fs.String("brokers", "tributary,kfake", "comma-separated brokers to run: tributary, kfake, kfake-fsync")
 	fs.StringVar(&o.tributary, "tributary", "./bin/tributary", "path of the tributary `binary`")
 	fs.StringVar(&o.kfake, "kfake", "", "path of a kfakeserver `binary` (default: go build ./bench/kfakeserver)")
@@ -170,11 +160,13 @@ func (o options) recordsFor(size int) int {
 	return min(max(512<<20/size, 10_000), 2_000_000)
 }
 
-func run(ctx context.Context, o options) error {
+// bench runs every measurement and returns the report.
+func bench(ctx context.Context, o options, logw io.Writer) (string, error) {
+	o.logw = logw
 	o.clkTck, o.clkTckSrc = clockTicks()
 	root, err := os.MkdirTemp(o.workDir, "brokerbench-")
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer os.RemoveAll(root)
 
@@ -184,15 +176,15 @@ func run(ctx context.Context, o options) error {
 			if !o.brokersSet {
 				hint = "; build it first (make build) or run only kfake with --brokers kfake"
 			}
-			return fmt.Errorf("tributary binary %q not usable (%v)%s", o.tributary, err, hint)
+			return "", fmt.Errorf("tributary binary %q not usable (%v)%s", o.tributary, err, hint)
 		}
 		if o.tributary, err = filepath.Abs(o.tributary); err != nil {
-			return err
+			return "", err
 		}
 	}
 	if slices.Contains(o.brokers, "kfake") || slices.Contains(o.brokers, "kfake-fsync") {
-		if o.kfakeBinary, err = kfakeBinary(ctx, o.kfake, root); err != nil {
-			return err
+		if o.kfakeBinary, err = kfakeBinary(ctx, o.kfake, root, logw); err != nil {
+			return "", err
 		}
 	}
 
@@ -206,7 +198,7 @@ func run(ctx context.Context, o options) error {
 				for _, b := range o.brokers {
 					rs, err := runOne(ctx, o, root, b, size, parts)
 					if err != nil {
-						return fmt.Errorf("%s, %d B records, %d partitions: %w", b, size, parts, err)
+						return "", fmt.Errorf("%s, %d B records, %d partitions: %w", b, size, parts, err)
 					}
 					runs[b] = append(runs[b], rs)
 				}
@@ -217,30 +209,20 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 
-	var w io.Writer = os.Stdout
-	var f *os.File
-	if o.out != "" {
-		if f, err = os.Create(o.out); err != nil {
-			return err
-		}
-		w = io.MultiWriter(os.Stdout, f)
-	}
-	report(w, o, rows)
-	if f != nil {
-		return f.Close()
-	}
-	return nil
+	var b strings.Builder
+	report(&b, o, rows)
+	return b.String(), nil
 }
 
 // kfakeBinary returns path when set, else builds bench/kfakeserver into dir.
-func kfakeBinary(ctx context.Context, path, dir string) (string, error) {
+func kfakeBinary(ctx context.Context, path, dir string, logw io.Writer) (string, error) {
 	if path != "" {
 		return filepath.Abs(path)
 	}
 	bin := filepath.Join(dir, "kfakeserver")
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/tributary-data/tributary/bench/kfakeserver")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	fmt.Fprintln(os.Stderr, "building kfakeserver:", strings.Join(cmd.Args, " "))
+	cmd.Stdout, cmd.Stderr = logw, logw
+	fmt.Fprintln(logw, "building kfakeserver:", strings.Join(cmd.Args, " "))
 	if err := cmd.Run(); err != nil {
 		return "", fmt.Errorf("building kfakeserver (run from the repository, or pass --kfake): %w", err)
 	}
@@ -353,9 +335,9 @@ func runOne(ctx context.Context, o options, root, broker string, size, parts int
 	label := fmt.Sprintf("[%s %d B %dp]", broker, size, parts)
 	var out io.Writer
 	if o.progress {
-		out = prefixWriter{label, os.Stderr}
+		out = prefixWriter{label, o.logw}
 	}
-	fmt.Fprintf(os.Stderr, "%s %s at %s (pid %d): %d records\n", label, broker, p.addr, p.pid(), n)
+	fmt.Fprintf(o.logw, "%s %s at %s (pid %d): %d records\n", label, broker, p.addr, p.pid(), n)
 
 	phase := func(name string, fn func() (row, error)) error {
 		runtime.GC()
@@ -376,7 +358,7 @@ func runOne(ctx context.Context, o options, root, broker string, size, parts int
 		r.broker, r.size, r.partitions, r.phase = broker, size, parts, name
 		r.brokerCPU, r.clientCPU = u1.cpu-u0.cpu, c1-c0
 		r.rssMB, r.hwmMB = u1.rssMB, u1.hwmMB
-		fmt.Fprintf(os.Stderr, "%s %s: %d records in %.2fs, %.0f records/s, %.1f MB/s, broker CPU %.2fs, client CPU %.2fs, broker RSS %.0f MB (peak %.0f)\n",
+		fmt.Fprintf(o.logw, "%s %s: %d records in %.2fs, %.0f records/s, %.1f MB/s, broker CPU %.2fs, client CPU %.2fs, broker RSS %.0f MB (peak %.0f)\n",
 			label, name, r.records, r.elapsed.Seconds(), r.rps, r.mbps, r.brokerCPU, r.clientCPU, r.rssMB, r.hwmMB)
 		rows = append(rows, r)
 		return nil

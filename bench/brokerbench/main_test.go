@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,7 +46,7 @@ func TestParseFlags(t *testing.T) {
 		{args: []string{"--runs", "0"}, wantErr: "--runs"},
 	}
 	for _, tc := range tests {
-		_, err := parseFlags(tc.args)
+		_, err := parseFlags(tc.args, io.Discard)
 		if (err == nil) != (tc.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) {
 			t.Errorf("parseFlags(%q) = %v, want error containing %q", tc.args, err, tc.wantErr)
 		}
@@ -60,16 +62,14 @@ func TestRunAgainstKfake(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	out := filepath.Join(t.TempDir(), "report.md")
-	o, err := parseFlags([]string{"--brokers", "kfake", "--records", "3000", "--sizes", "100", "--out", out, "--work-dir", t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := run(ctx, o); err != nil {
-		t.Fatal(err)
+	var stdout, stderr bytes.Buffer
+	code := driver.Run(ctx, []string{"--brokers", "kfake", "--records", "3000", "--sizes", "100", "--out", out, "--work-dir", t.TempDir()}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d; stderr:\n%s", code, stderr.String())
 	}
 	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
+	if err != nil || string(b) != stdout.String() {
+		t.Fatalf("--out file differs from stdout (err %v)", err)
 	}
 	for _, want := range []string{"| kfake | 100 B | 1 | produce |", "| kfake | 100 B | 1 | consume |"} {
 		if !strings.Contains(string(b), want) {

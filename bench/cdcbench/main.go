@@ -72,17 +72,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/tributary-data/tributary/bench/benchproc"
 	"github.com/tributary-data/tributary/bench/benchreport"
 )
 
@@ -143,8 +139,6 @@ func (f setFlag) Set(v string) error {
 	return nil
 }
 
-var errUsage = errors.New("usage")
-
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("cdcbench", flag.ContinueOnError)
@@ -161,79 +155,43 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	o.extra = map[string]string{}
 	fs.Var(setFlag(o.extra), "set", "key=value added to the connector's config, for experiments (e.g. value.converter.schemas.enable=false); repeatable; the report lists them")
 	if err := fs.Parse(args); err != nil {
-		return o, fmt.Errorf("%w: %v", errUsage, err)
+		return o, fmt.Errorf("%w: %v", benchreport.ErrUsage, err)
 	}
 	switch {
 	case fs.NArg() > 0:
-		return o, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+		return o, fmt.Errorf("%w: unexpected argument %q", benchreport.ErrUsage, fs.Arg(0))
 	case o.rows < 1:
-		return o, fmt.Errorf("%w: --rows must be at least 1", errUsage)
+		return o, fmt.Errorf("%w: --rows must be at least 1", benchreport.ErrUsage)
 	case o.streamRows < 1:
-		return o, fmt.Errorf("%w: --stream-rows must be at least 1", errUsage)
+		return o, fmt.Errorf("%w: --stream-rows must be at least 1", benchreport.ErrUsage)
 	case o.runs < 1:
-		return o, fmt.Errorf("%w: --runs must be at least 1", errUsage)
+		return o, fmt.Errorf("%w: --runs must be at least 1", benchreport.ErrUsage)
 	case o.converters != "both" && variants[o.converters].name == "":
-		return o, fmt.Errorf("%w: --converters %q: use schemas, schemaless or both", errUsage, o.converters)
+		return o, fmt.Errorf("%w: --converters %q: use schemas, schemaless or both", benchreport.ErrUsage, o.converters)
 	}
-	abs, err := filepath.Abs(o.tributary)
-	if err != nil {
-		return o, err
-	}
-	o.tributary = abs
-	for _, p := range []string{o.tributary, filepath.Join(filepath.Dir(o.tributary), pluginBinary)} {
-		if st, err := os.Stat(p); err != nil || st.Mode()&0o111 == 0 {
-			return o, fmt.Errorf("%w: %s is not an executable (run `make build`)", errUsage, p)
-		}
+	var err error
+	if o.tributary, err = benchproc.Binaries(o.tributary, pluginBinary); err != nil {
+		return o, fmt.Errorf("%w: %v", benchreport.ErrUsage, err)
 	}
 	return o, nil
 }
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
-}
+// driver is the command: main runs it, the tests call its Run.
+var driver = benchreport.Driver[options]{Name: "cdcbench", Parse: parseFlags, Bench: bench}
 
-// run runs the benchmark and returns the exit code: 0, 1 on failure, 2 on a
-// usage error.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	o, err := parseFlags(args, stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, "cdcbench:", err)
-		return 2
-	}
-	ctx, cancel := context.WithTimeout(ctx, o.timeout)
-	defer cancel()
-	report, err := bench(ctx, o, stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, "cdcbench:", err)
-		return 1
-	}
-	fmt.Fprint(stdout, report)
-	if o.out != "" {
-		if err := os.WriteFile(o.out, []byte(report), 0o644); err != nil {
-			fmt.Fprintln(stderr, "cdcbench:", err)
-			return 1
-		}
-	}
-	return 0
-}
+func main() { driver.Main() }
+
+// Output implements benchreport.Options.
+func (o options) Output() (string, time.Duration) { return o.out, o.timeout }
 
 func bench(ctx context.Context, o options, logw io.Writer) (string, error) {
-	if o.workDir == "" {
-		d, err := os.MkdirTemp("", "cdcbench-")
-		if err != nil {
-			return "", err
-		}
-		defer os.RemoveAll(d)
-		o.workDir = d
-	} else if err := os.MkdirAll(o.workDir, 0o755); err != nil {
+	dir, cleanup, err := benchreport.WorkDir(o.workDir, "cdcbench-")
+	if err != nil {
 		return "", err
 	}
-	logf := func(format string, a ...any) {
-		fmt.Fprintf(logw, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, a...)...)
-	}
+	defer cleanup()
+	o.workDir = dir
+	logf := benchreport.Progress(logw)
 	logf("starting PostgreSQL (durable: %v)", o.durable)
 	pg, err := startPostgres(ctx, o.durable)
 	if err != nil {
@@ -262,7 +220,7 @@ func bench(ctx context.Context, o options, logw io.Writer) (string, error) {
 			}
 			logf("run %d: snapshot %.2f s (%s rows/s); inserts %s rows/s; CDC %.2f s (%s rows/s), lag %.2f s; worker peak %.0f MiB, plugins %.0f MiB, together %.0f MiB",
 				r, res.snapshot.Seconds(), benchreport.Thousands(res.snapshotRPS()), benchreport.Thousands(res.insertRPS()), res.cdc.Seconds(), benchreport.Thousands(res.cdcRPS()),
-				res.lag.Seconds(), res.workerHWM, res.pluginsRSS, res.totalRSS)
+				res.lag.Seconds(), res.WorkerHWM, res.PluginsRSS, res.TotalRSS)
 			rs = append(rs, res)
 		}
 		reports = append(reports, render(vo, pg.version, rs))

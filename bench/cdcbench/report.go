@@ -48,49 +48,49 @@ func render(o options, pgVersion string, rs []result) string {
 		fmt.Fprintf(&b, "**Experiment**: connector config added with --set: %s (not what users get by default).\n\n", strings.Join(kv, ", "))
 	}
 	b.WriteString("| measurement | what | best run | every run | target |\n|---|---|---:|---|---|\n")
-	snap := bestBy(rs, func(r result) float64 { return r.snapshotRPS() })
+	snap := benchreport.BestBy(rs, func(r result) float64 { return r.snapshotRPS() })
 	fmt.Fprintf(&b, "| %s | %s existing rows (COPY-loaded before the connector existed): POST of the connector (snapshot.mode=initial) -> all of them in the topic | %.2f s, %s rows/s | %s | >= %s rows/s: %s |\n",
-		rowSnapshot, benchreport.Thousands(float64(o.rows)), snap.snapshot.Seconds(), benchreport.Thousands(snap.snapshotRPS()), every(rs, func(r result) string { return benchreport.Thousands(r.snapshotRPS()) }),
+		rowSnapshot, benchreport.Thousands(float64(o.rows)), snap.snapshot.Seconds(), benchreport.Thousands(snap.snapshotRPS()), benchreport.Every(rs, func(r result) string { return benchreport.Thousands(r.snapshotRPS()) }),
 		benchreport.Thousands(targetSnapshot), benchreport.Verdict(snap.snapshotRPS() >= targetSnapshot))
 	steady := func(r result) float64 { return float64(r.rows) / (r.snapshot - r.snapFirst).Seconds() }
-	ss := bestBy(rs, steady)
+	ss := benchreport.BestBy(rs, steady)
 	fmt.Fprintf(&b, "| %s | the same from the first record in the topic (start-up excluded: plugin processes, slot creation, exported snapshot; %.2f s) | %.2f s, %s rows/s | %s | |\n",
-		rowSnapshotSteady, ss.snapFirst.Seconds(), (ss.snapshot - ss.snapFirst).Seconds(), benchreport.Thousands(steady(ss)), every(rs, func(r result) string { return benchreport.Thousands(steady(r)) }))
-	ins := bestBy(rs, func(r result) float64 { return r.insertRPS() })
+		rowSnapshotSteady, ss.snapFirst.Seconds(), (ss.snapshot - ss.snapFirst).Seconds(), benchreport.Thousands(steady(ss)), benchreport.Every(rs, func(r result) string { return benchreport.Thousands(steady(r)) }))
+	ins := benchreport.BestBy(rs, func(r result) float64 { return r.insertRPS() })
 	fmt.Fprintf(&b, "| %s | %s rows inserted while the connector streams: %d connections, COPY in transactions of %s rows, first BEGIN -> last COMMIT | %.2f s, %s rows/s | %s | |\n",
 		rowInserts, benchreport.Thousands(float64(o.streamRows)), inserters, benchreport.Thousands(insertTxRows), ins.insert.Seconds(), benchreport.Thousands(ins.insertRPS()),
-		every(rs, func(r result) string { return benchreport.Thousands(r.insertRPS()) }))
-	ref := bestBy(rs, func(r result) float64 { return r.refInsertRPS() })
+		benchreport.Every(rs, func(r result) string { return benchreport.Thousands(r.insertRPS()) }))
+	ref := benchreport.BestBy(rs, func(r result) float64 { return r.refInsertRPS() })
 	fmt.Fprintf(&b, "| %s | reference: the same inserts into another table before the connector existed (no slot, nothing decoding) | %.2f s, %s rows/s | %s | |\n",
-		rowRefInserts, ref.refInsert.Seconds(), benchreport.Thousands(ref.refInsertRPS()), every(rs, func(r result) string { return benchreport.Thousands(r.refInsertRPS()) }))
-	cdc := bestBy(rs, func(r result) float64 { return r.cdcRPS() })
+		rowRefInserts, ref.refInsert.Seconds(), benchreport.Thousands(ref.refInsertRPS()), benchreport.Every(rs, func(r result) string { return benchreport.Thousands(r.refInsertRPS()) }))
+	cdc := benchreport.BestBy(rs, func(r result) float64 { return r.cdcRPS() })
 	fmt.Fprintf(&b, "| %s | first BEGIN -> all %s rows in the topic | %.2f s, %s rows/s | %s | >= %s rows/s: %s |\n",
-		rowCDC, benchreport.Thousands(float64(o.streamRows)), cdc.cdc.Seconds(), benchreport.Thousands(cdc.cdcRPS()), every(rs, func(r result) string { return benchreport.Thousands(r.cdcRPS()) }),
+		rowCDC, benchreport.Thousands(float64(o.streamRows)), cdc.cdc.Seconds(), benchreport.Thousands(cdc.cdcRPS()), benchreport.Every(rs, func(r result) string { return benchreport.Thousands(r.cdcRPS()) }),
 		benchreport.Thousands(targetCDC), benchreport.Verdict(cdc.cdcRPS() >= targetCDC))
-	lag := bestBy(rs, func(r result) float64 { return -r.lag.Seconds() })
+	lag := benchreport.BestBy(rs, func(r result) float64 { return -r.lag.Seconds() })
 	fmt.Fprintf(&b, "| %s | last COMMIT -> the last record in the topic (polled every %d ms) | %.2f s | %s | |\n",
-		rowLag, pollEvery.Milliseconds(), lag.lag.Seconds(), every(rs, func(r result) string { return fmt.Sprintf("%.2f s", r.lag.Seconds()) }))
-	cu := bestBy(rs, func(r result) float64 { return r.catchUpRPS() })
+		rowLag, pollEvery.Milliseconds(), lag.lag.Seconds(), benchreport.Every(rs, func(r result) string { return fmt.Sprintf("%.2f s", r.lag.Seconds()) }))
+	cu := benchreport.BestBy(rs, func(r result) float64 { return r.catchUpRPS() })
 	fmt.Fprintf(&b, "| %s | rows not yet in the topic at the last COMMIT (%s in the best run), over the lag: the connector's pace with the inserts over | %s rows/s | %s | |\n",
-		rowCatchUp, benchreport.Thousands(float64(int64(cu.streamRows)-cu.atCommit)), benchreport.Thousands(cu.catchUpRPS()), every(rs, func(r result) string { return benchreport.Thousands(r.catchUpRPS()) }))
+		rowCatchUp, benchreport.Thousands(float64(int64(cu.streamRows)-cu.atCommit)), benchreport.Thousands(cu.catchUpRPS()), benchreport.Every(rs, func(r result) string { return benchreport.Thousands(r.catchUpRPS()) }))
 
 	// Memory: the highest run (the worst case), not the best.
-	w := bestBy(rs, func(r result) float64 { return r.workerHWM })
+	w := benchreport.BestBy(rs, func(r result) float64 { return r.WorkerHWM })
 	fmt.Fprintf(&b, "| %s | the worker process alone: VmHWM (highest run; %.0f MiB when the snapshot was in the topic) | %.0f MiB (%.0f MB) | %s | < %d MB: %s |\n",
-		rowWorkerRSS, w.workerHWMSnap, w.workerHWM, mb(w.workerHWM), every(rs, func(r result) string { return fmt.Sprintf("%.0f MiB", r.workerHWM) }),
-		targetRSSMB, benchreport.Verdict(mb(w.workerHWM) < targetRSSMB))
-	p := bestBy(rs, func(r result) float64 { return r.pluginsRSS })
+		rowWorkerRSS, w.workerHWMSnap, w.WorkerHWM, mb(w.WorkerHWM), benchreport.Every(rs, func(r result) string { return fmt.Sprintf("%.0f MiB", r.WorkerHWM) }),
+		targetRSSMB, benchreport.Verdict(mb(w.WorkerHWM) < targetRSSMB))
+	p := benchreport.BestBy(rs, func(r result) float64 { return r.PluginsRSS })
 	fmt.Fprintf(&b, "| %s | the worker's %d plugin processes: their summed VmRSS at its highest, sampled every %d ms (highest run; one process's VmHWM at most %.0f MiB) | %.0f MiB (%.0f MB) | %s | |\n",
-		rowPluginsRSS, p.plugins, memSampleEvery.Milliseconds(), p.pluginHWM, p.pluginsRSS, mb(p.pluginsRSS), every(rs, func(r result) string { return fmt.Sprintf("%.0f MiB", r.pluginsRSS) }))
-	t := bestBy(rs, func(r result) float64 { return r.totalRSS })
+		rowPluginsRSS, p.Plugins, memSampleEvery.Milliseconds(), p.PluginHWM, p.PluginsRSS, mb(p.PluginsRSS), benchreport.Every(rs, func(r result) string { return fmt.Sprintf("%.0f MiB", r.PluginsRSS) }))
+	t := benchreport.BestBy(rs, func(r result) float64 { return r.TotalRSS })
 	fmt.Fprintf(&b, "| %s | the worker and its plugin processes: summed VmRSS at its highest, sampled every %d ms (highest run) | %.0f MiB (%.0f MB) | %s | < %d MB: %s |\n",
-		rowTotalRSS, memSampleEvery.Milliseconds(), t.totalRSS, mb(t.totalRSS), every(rs, func(r result) string { return fmt.Sprintf("%.0f MiB", r.totalRSS) }),
-		targetRSSMB, benchreport.Verdict(mb(t.totalRSS) < targetRSSMB))
+		rowTotalRSS, memSampleEvery.Milliseconds(), t.TotalRSS, mb(t.TotalRSS), benchreport.Every(rs, func(r result) string { return fmt.Sprintf("%.0f MiB", r.TotalRSS) }),
+		targetRSSMB, benchreport.Verdict(mb(t.TotalRSS) < targetRSSMB))
 
 	b.WriteString("\nTargets (the issue's): ")
 	fmt.Fprintf(&b, "CDC >= %s rows/s: %s; snapshot >= %s rows/s: %s; worker RSS < %d MB: worker alone %s, worker + plugin processes %s. PostgreSQL's memory is not counted.\n",
 		benchreport.Thousands(targetCDC), benchreport.Verdict(cdc.cdcRPS() >= targetCDC), benchreport.Thousands(targetSnapshot), benchreport.Verdict(snap.snapshotRPS() >= targetSnapshot),
-		targetRSSMB, benchreport.Verdict(mb(w.workerHWM) < targetRSSMB), benchreport.Verdict(mb(t.totalRSS) < targetRSSMB))
+		targetRSSMB, benchreport.Verdict(mb(w.WorkerHWM) < targetRSSMB), benchreport.Verdict(mb(t.TotalRSS) < targetRSSMB))
 
 	// Who used the CPUs.
 	b.WriteString("\nCPU seconds by process during each phase (from /proc/PID/stat at the phase's start and end; approximate when processes come and go), and of the whole machine (/proc/stat: other processes than ours show as the difference):\n\n")
@@ -162,27 +162,7 @@ func render(o options, pgVersion string, rs []result) string {
 			"CDC %.2f s, %s rows/s, lag %.2f s (%s rows pending at the last COMMIT); worker VmHWM %.0f MiB, plugins %.0f MiB (%d processes), together %.0f MiB\n",
 			i+1, r.load.Seconds(), benchreport.Thousands(float64(r.rows)/r.load.Seconds()), benchreport.Thousands(r.refInsertRPS()), benchreport.Thousands(float64(r.slotLag)), r.slotWait.Seconds(), r.snapshot.Seconds(), benchreport.Thousands(r.snapshotRPS()), r.snapFirst.Seconds(),
 			r.insert.Seconds(), benchreport.Thousands(r.insertRPS()), r.cdc.Seconds(), benchreport.Thousands(r.cdcRPS()), r.lag.Seconds(), benchreport.Thousands(float64(int64(r.streamRows)-r.atCommit)),
-			r.workerHWM, r.pluginsRSS, r.plugins, r.totalRSS)
+			r.WorkerHWM, r.PluginsRSS, r.Plugins, r.TotalRSS)
 	}
 	return b.String()
-}
-
-// bestBy returns the run with the highest f (the first on ties).
-func bestBy(rs []result, f func(result) float64) result {
-	best := rs[0]
-	for _, r := range rs[1:] {
-		if f(r) > f(best) {
-			best = r
-		}
-	}
-	return best
-}
-
-// every lists f of every run, in run order.
-func every(rs []result, f func(result) string) string {
-	var parts []string
-	for _, r := range rs {
-		parts = append(parts, f(r))
-	}
-	return strings.Join(parts, ", ")
 }

@@ -54,7 +54,7 @@ type result struct {
 
 	cpuSnap, cpuStream cpuSplit
 	workerHWMSnap      float64 // MiB, the worker's VmHWM when the snapshot was in the topic
-	memPeaks
+	benchproc.MemPeaks         // the worker's and the plugin processes' (its children's)
 }
 
 func (r result) snapshotRPS() float64  { return float64(r.rows) / r.snapshot.Seconds() }
@@ -123,8 +123,8 @@ func runOnce(ctx context.Context, o options, pg *postgres, r int, logf func(stri
 			err = fmt.Errorf("%w\n--- connector status: %s\n--- worker log ends:\n%s", err, e.st.Status(connectorName), benchproc.Tail(e.st.Worker.LogPath, 3000))
 		}
 	}()
-	mem := startMemSampler(e.st.Worker.PID())
-	defer mem.stop()
+	mem := benchproc.StartMemSampler(e.st.Worker.PID(), memSampleEvery)
+	defer mem.Stop()
 	pm := pg.postmasterPID()
 	cpu := func() cpuSplit { return cpuAt(e.st.Worker.PID(), e.st.Broker.PID(), pm) }
 
@@ -245,7 +245,7 @@ func runOnce(ctx context.Context, o options, pg *postgres, r int, logf func(stri
 	}
 	logf("run %d: the slot's confirmed position is %d bytes behind the WAL %.1f s after the last record", r, res.slotLag, res.slotWait.Seconds())
 	res.recordLen, _ = e.lastRecordLen(ctx, n-1)
-	res.memPeaks = mem.stop()
+	res.MemPeaks = mem.Stop()
 	return res, nil
 }
 

@@ -45,16 +45,13 @@ import (
 	"github.com/tributary-data/tributary/bench/benchreport"
 
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -76,8 +73,6 @@ type options struct {
 	timeout    time.Duration
 }
 
-var errUsage = errors.New("usage")
-
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("clusterbench", flag.ContinueOnError)
@@ -92,67 +87,37 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.workDir, "work-dir", "", "where to put data (default: a temporary directory, removed at the end)")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up after this long")
 	if err := fs.Parse(args); err != nil {
-		return o, fmt.Errorf("%w: %v", errUsage, err)
+		return o, fmt.Errorf("%w: %v", benchreport.ErrUsage, err)
 	}
 	if fs.NArg() > 0 {
-		return o, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+		return o, fmt.Errorf("%w: unexpected argument %q", benchreport.ErrUsage, fs.Arg(0))
 	}
 	switch {
 	case o.runs < 1:
-		return o, fmt.Errorf("%w: --runs must be at least 1", errUsage)
+		return o, fmt.Errorf("%w: --runs must be at least 1", benchreport.ErrUsage)
 	case o.connectors < 1:
-		return o, fmt.Errorf("%w: --connectors must be at least 1", errUsage)
+		return o, fmt.Errorf("%w: --connectors must be at least 1", benchreport.ErrUsage)
 	case o.workers < 2:
-		return o, fmt.Errorf("%w: --workers must be at least 2 (one is killed)", errUsage)
+		return o, fmt.Errorf("%w: --workers must be at least 2 (one is killed)", benchreport.ErrUsage)
 	case o.heartbeat <= 0 || o.heartbeat >= o.session*3/4:
-		return o, fmt.Errorf("%w: --heartbeat must be positive and below 3/4 of --session-timeout", errUsage)
+		return o, fmt.Errorf("%w: --heartbeat must be positive and below 3/4 of --session-timeout", benchreport.ErrUsage)
 	case o.session < time.Second:
-		return o, fmt.Errorf("%w: --session-timeout must be at least 1s (the broker's group.min.session.timeout.ms)", errUsage)
+		return o, fmt.Errorf("%w: --session-timeout must be at least 1s (the broker's group.min.session.timeout.ms)", benchreport.ErrUsage)
 	}
-	abs, err := filepath.Abs(o.tributary)
-	if err != nil {
-		return o, err
-	}
-	o.tributary = abs
-	for _, p := range []string{o.tributary, filepath.Join(filepath.Dir(o.tributary), "tributary-connector-file")} {
-		if st, err := os.Stat(p); err != nil || st.Mode()&0o111 == 0 {
-			return o, fmt.Errorf("%w: %s is not an executable (run `make build`)", errUsage, p)
-		}
+	var err error
+	if o.tributary, err = benchproc.Binaries(o.tributary, "tributary-connector-file"); err != nil {
+		return o, fmt.Errorf("%w: %v", benchreport.ErrUsage, err)
 	}
 	return o, nil
 }
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
-}
+// driver is the command: main runs it, the tests call its Run.
+var driver = benchreport.Driver[options]{Name: "clusterbench", Parse: parseFlags, Bench: bench}
 
-// run runs the benchmark and returns the exit code: 0, 1 on failure, 2 on a
-// usage error.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	o, err := parseFlags(args, stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, "clusterbench:", err)
-		return 2
-	}
-	ctx, cancel := context.WithTimeout(ctx, o.timeout)
-	defer cancel()
-	report, err := bench(ctx, o, stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, "clusterbench:", err)
-		return 1
-	}
-	fmt.Fprint(stdout, report)
-	if o.out != "" {
-		if err := os.WriteFile(o.out, []byte(report), 0o644); err != nil {
-			fmt.Fprintln(stderr, "clusterbench:", err)
-			return 1
-		}
-	}
-	return 0
-}
+func main() { driver.Main() }
+
+// Output implements benchreport.Options.
+func (o options) Output() (string, time.Duration) { return o.out, o.timeout }
 
 // result is one run.
 type result struct {
@@ -171,19 +136,13 @@ type result struct {
 }
 
 func bench(ctx context.Context, o options, logw io.Writer) (string, error) {
-	if o.workDir == "" {
-		d, err := os.MkdirTemp("", "clusterbench-")
-		if err != nil {
-			return "", err
-		}
-		defer os.RemoveAll(d)
-		o.workDir = d
-	} else if err := os.MkdirAll(o.workDir, 0o755); err != nil {
+	dir, cleanup, err := benchreport.WorkDir(o.workDir, "clusterbench-")
+	if err != nil {
 		return "", err
 	}
-	logf := func(format string, a ...any) {
-		fmt.Fprintf(logw, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, a...)...)
-	}
+	defer cleanup()
+	o.workDir = dir
+	logf := benchreport.Progress(logw)
 	var rs []result
 	for r := 1; r <= o.runs; r++ {
 		res, err := runOnce(ctx, o, r, logf)
@@ -366,22 +325,12 @@ func render(o options, rs []result) string {
 	return b.String()
 }
 
-// best returns the run with the shortest duration by f.
+// best returns the run with the shortest duration by f (the first on ties).
 func best(rs []result, f func(result) time.Duration) result {
-	out := rs[0]
-	for _, r := range rs[1:] {
-		if f(r) < f(out) {
-			out = r
-		}
-	}
-	return out
+	return benchreport.BestBy(rs, func(r result) float64 { return -f(r).Seconds() })
 }
 
-// every lists every run's duration by f, in run order.
+// every lists every run's duration by f in seconds, in run order.
 func every(rs []result, f func(result) time.Duration) string {
-	var parts []string
-	for _, r := range rs {
-		parts = append(parts, fmt.Sprintf("%.2f", f(r).Seconds()))
-	}
-	return strings.Join(parts, ", ")
+	return benchreport.Every(rs, func(r result) string { return fmt.Sprintf("%.2f", f(r).Seconds()) })
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tributary-data/tributary/bench/benchproc"
+	"github.com/tributary-data/tributary/bench/benchreport"
 )
 
 func tributaryBin(t *testing.T) string { return benchproc.TestBinaries(t, "tributary-connector-file") }
@@ -27,7 +28,7 @@ func TestRunSmall(t *testing.T) {
 	defer cancel()
 	outFile := filepath.Join(t.TempDir(), "report.md")
 	var stdout, stderr bytes.Buffer
-	code := run(ctx, []string{"--connectors", "6", "--runs", "1", "--tributary", bin, "--out", outFile, "--work-dir", t.TempDir()}, &stdout, &stderr)
+	code := driver.Run(ctx, []string{"--connectors", "6", "--runs", "1", "--tributary", bin, "--out", outFile, "--work-dir", t.TempDir()}, &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("exit %d; stderr:\n%s", code, stderr.String())
 	}
@@ -73,7 +74,7 @@ func TestParseFlags(t *testing.T) {
 	}
 	for _, tc := range tests {
 		_, err := parseFlags(tc.args, io.Discard)
-		if err == nil || !errors.Is(err, errUsage) || !strings.Contains(err.Error(), tc.wantErr) {
+		if err == nil || !errors.Is(err, benchreport.ErrUsage) || !strings.Contains(err.Error(), tc.wantErr) {
 			t.Errorf("parseFlags(%q) = %v, want a usage error containing %q", tc.args, err, tc.wantErr)
 		}
 	}

@@ -48,19 +48,17 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/tributary-data/tributary/bench/benchproc"
 	"github.com/tributary-data/tributary/bench/benchreport"
 )
 
@@ -81,8 +79,6 @@ type options struct {
 	only      string
 }
 
-var errUsage = errors.New("usage")
-
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("connectbench", flag.ContinueOnError)
@@ -96,33 +92,27 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.cpuProf, "cpuprofile", "", "write a CPU profile of this process during the boundary runs (runners and in-process tasks) to this file")
 	fs.StringVar(&o.only, "only", "", "run only these measurements: e2e, source, sink (comma-separated; default all)")
 	if err := fs.Parse(args); err != nil {
-		return o, fmt.Errorf("%w: %v", errUsage, err)
+		return o, fmt.Errorf("%w: %v", benchreport.ErrUsage, err)
 	}
 	if fs.NArg() > 0 {
-		return o, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+		return o, fmt.Errorf("%w: unexpected argument %q", benchreport.ErrUsage, fs.Arg(0))
 	}
 	if o.records < 1 {
-		return o, fmt.Errorf("%w: --records must be at least 1", errUsage)
+		return o, fmt.Errorf("%w: --records must be at least 1", benchreport.ErrUsage)
 	}
 	if o.runs < 1 {
-		return o, fmt.Errorf("%w: --runs must be at least 1", errUsage)
+		return o, fmt.Errorf("%w: --runs must be at least 1", benchreport.ErrUsage)
 	}
 	for _, m := range strings.Split(o.only, ",") {
 		switch strings.TrimSpace(m) {
 		case "", "e2e", "source", "sink":
 		default:
-			return o, fmt.Errorf("%w: --only %q: use e2e, source or sink", errUsage, m)
+			return o, fmt.Errorf("%w: --only %q: use e2e, source or sink", benchreport.ErrUsage, m)
 		}
 	}
-	abs, err := filepath.Abs(o.tributary)
-	if err != nil {
-		return o, err
-	}
-	o.tributary = abs
-	for _, p := range []string{o.tributary, filepath.Join(filepath.Dir(o.tributary), "tributary-connector-file")} {
-		if st, err := os.Stat(p); err != nil || st.Mode()&0o111 == 0 {
-			return o, fmt.Errorf("%w: %s is not an executable (run `make build`)", errUsage, p)
-		}
+	var err error
+	if o.tributary, err = benchproc.Binaries(o.tributary, "tributary-connector-file"); err != nil {
+		return o, fmt.Errorf("%w: %v", benchreport.ErrUsage, err)
 	}
 	return o, nil
 }
@@ -140,37 +130,13 @@ func (o options) wants(m string) bool {
 	return false
 }
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
-}
+// driver is the command: main runs it, the tests call its Run.
+var driver = benchreport.Driver[options]{Name: "connectbench", Parse: parseFlags, Bench: bench}
 
-// run runs the benchmark and returns the exit code: 0, 1 on failure, 2 on a
-// usage error.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	o, err := parseFlags(args, stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, "connectbench:", err)
-		return 2
-	}
-	ctx, cancel := context.WithTimeout(ctx, o.timeout)
-	defer cancel()
-	report, err := bench(ctx, o, stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, "connectbench:", err)
-		return 1
-	}
-	fmt.Fprint(stdout, report)
-	if o.out != "" {
-		if err := os.WriteFile(o.out, []byte(report), 0o644); err != nil {
-			fmt.Fprintln(stderr, "connectbench:", err)
-			return 1
-		}
-	}
-	return 0
-}
+func main() { driver.Main() }
+
+// Output implements benchreport.Options.
+func (o options) Output() (string, time.Duration) { return o.out, o.timeout }
 
 // measurements holds every run of every row.
 type measurements struct {
@@ -180,19 +146,13 @@ type measurements struct {
 }
 
 func bench(ctx context.Context, o options, logw io.Writer) (string, error) {
-	if o.workDir == "" {
-		d, err := os.MkdirTemp("", "connectbench-")
-		if err != nil {
-			return "", err
-		}
-		defer os.RemoveAll(d)
-		o.workDir = d
-	} else if err := os.MkdirAll(o.workDir, 0o755); err != nil {
+	dir, cleanup, err := benchreport.WorkDir(o.workDir, "connectbench-")
+	if err != nil {
 		return "", err
 	}
-	logf := func(format string, a ...any) {
-		fmt.Fprintf(logw, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, a...)...)
-	}
+	defer cleanup()
+	o.workDir = dir
+	logf := benchreport.Progress(logw)
 	input := filepath.Join(o.workDir, "input.txt")
 	logf("writing %d lines to %s", o.records, input)
 	if err := writeLines(input, o.records); err != nil {
@@ -272,26 +232,6 @@ func runBoundary(ctx context.Context, o options, input string, m *measurements, 
 	return nil
 }
 
-func bestE2E(rs []e2eResult) e2eResult {
-	best := rs[0]
-	for _, r := range rs[1:] {
-		if r.rps() > best.rps() {
-			best = r
-		}
-	}
-	return best
-}
-
-func bestTask(rs []taskResult) taskResult {
-	best := rs[0]
-	for _, r := range rs[1:] {
-		if r.rps() > best.rps() {
-			best = r
-		}
-	}
-	return best
-}
-
 // perMillion converts CPU seconds over n records into seconds per million.
 func perMillion(sec float64, n int) float64 { return sec / float64(n) * 1e6 }
 
@@ -314,11 +254,11 @@ func render(o options, m measurements) string {
 	costs := map[string]float64{}
 	var e e2eResult
 	if len(m.e2e[variantPlugin]) > 0 {
-		e = bestE2E(m.e2e[variantPlugin])
+		e = benchreport.BestBy(m.e2e[variantPlugin], e2eResult.rps)
 		fmt.Fprintf(&b, "| %s | %s: broker + worker + plugin processes | %.2f | %s | %.2f (worker %.2f + plugins %.2f) | %.2f | %.0f (worker; plugins %.0f) |\n",
 			rowE2E, variantPlugin, e.elapsed.Seconds(), benchreport.Thousands(e.rps()), perMillion(e.workerCPU, e.records), perMillion(e.workerSelfCPU, e.records),
 			perMillion(e.workerCPU-e.workerSelfCPU, e.records), perMillion(e.brokerCPU, e.records), e.workerPeak, e.pluginsPeak)
-		i := bestE2E(m.e2e[variantInProcess])
+		i := benchreport.BestBy(m.e2e[variantInProcess], e2eResult.rps)
 		fmt.Fprintf(&b, "| %s | %s: broker + worker with the connectors linked in | %.2f | %s | %.2f | %.2f | |\n",
 			rowE2E, variantInProcess, i.elapsed.Seconds(), benchreport.Thousands(i.rps()), perMillion(i.workerCPU, i.records), perMillion(i.brokerCPU, i.records))
 		costs[rowE2E] = 1 - e.rps()/i.rps()
@@ -335,7 +275,7 @@ func render(o options, m measurements) string {
 			continue
 		}
 		for _, v := range []string{variantPlugin, variantInProcess} {
-			t := bestTask(sc.runs[v])
+			t := benchreport.BestBy(sc.runs[v], taskResult.rps)
 			split := "runner + task in one process"
 			if v == variantPlugin {
 				split = fmt.Sprintf("runner %.2f + plugin process %.2f", perMillion(t.runnerCPU, t.records), perMillion(t.taskCPU-t.runnerCPU, t.records))
@@ -343,7 +283,7 @@ func render(o options, m measurements) string {
 			fmt.Fprintf(&b, "| %s | %s | %.2f | %s | %.2f (%s) | %.2f | |\n",
 				sc.row, v, t.elapsed.Seconds(), benchreport.Thousands(t.rps()), perMillion(t.taskCPU, t.records), split, perMillion(t.brokerCPU, t.records))
 		}
-		p, i := bestTask(sc.runs[variantPlugin]), bestTask(sc.runs[variantInProcess])
+		p, i := benchreport.BestBy(sc.runs[variantPlugin], taskResult.rps), benchreport.BestBy(sc.runs[variantInProcess], taskResult.rps)
 		costs[sc.row] = 1 - p.rps()/i.rps()
 		fmt.Fprintf(&b, "| %s | 1 - plugin/in-process records/s | | %.1f%% | %+.1f%% CPU | | |\n",
 			sc.costRow, 100*costs[sc.row], 100*(p.taskCPU/float64(p.records)/(i.taskCPU/float64(i.records))-1))

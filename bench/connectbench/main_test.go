@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/tributary-data/tributary/bench/benchproc"
+	"github.com/tributary-data/tributary/bench/benchreport"
 	"github.com/tributary-data/tributary/plugins"
 	"github.com/tributary-data/tributary/plugins/pluginpb"
 )
@@ -32,7 +33,7 @@ func TestRunSmall(t *testing.T) {
 	defer cancel()
 	outFile := filepath.Join(t.TempDir(), "report.md")
 	var stdout, stderr bytes.Buffer
-	code := run(ctx, []string{"--records", "20000", "--runs", "1", "--tributary", bin, "--out", outFile, "--work-dir", t.TempDir()}, &stdout, &stderr)
+	code := driver.Run(ctx, []string{"--records", "20000", "--runs", "1", "--tributary", bin, "--out", outFile, "--work-dir", t.TempDir()}, &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("exit %d; stderr:\n%s", code, stderr.String())
 	}
@@ -85,7 +86,7 @@ func TestParseFlags(t *testing.T) {
 	}
 	for _, tc := range tests {
 		_, err := parseFlags(tc.args, io.Discard)
-		if err == nil || !errors.Is(err, errUsage) || !strings.Contains(err.Error(), tc.wantErr) {
+		if err == nil || !errors.Is(err, benchreport.ErrUsage) || !strings.Contains(err.Error(), tc.wantErr) {
 			t.Errorf("parseFlags(%q) = %v, want a usage error containing %q", tc.args, err, tc.wantErr)
 		}
 	}

@@ -66,18 +66,14 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/tributary-data/tributary/bench/benchproc"
 	"github.com/tributary-data/tributary/bench/benchreport"
 	"github.com/tributary-data/tributary/internal/testclickhouse"
 	"github.com/tributary-data/tributary/internal/testpg"
@@ -159,8 +155,6 @@ func (f setFlag) Set(v string) error {
 	return nil
 }
 
-var errUsage = errors.New("usage")
-
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
 	o.set = sets{source: map[string]string{}, sink: map[string]string{}, worker: map[string]string{}}
@@ -180,74 +174,44 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up after this long")
 	fs.Var(setFlag{&o.set}, "set", "source.KEY=VALUE, sink.KEY=VALUE (connector config) or worker.KEY=VALUE (worker --set) for experiments; repeatable; the report lists them")
 	if err := fs.Parse(args); err != nil {
-		return o, fmt.Errorf("%w: %v", errUsage, err)
+		return o, fmt.Errorf("%w: %v", benchreport.ErrUsage, err)
 	}
 	switch {
 	case fs.NArg() > 0:
-		return o, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+		return o, fmt.Errorf("%w: unexpected argument %q", benchreport.ErrUsage, fs.Arg(0))
 	case o.rows < 1:
-		return o, fmt.Errorf("%w: --rows must be at least 1", errUsage)
+		return o, fmt.Errorf("%w: --rows must be at least 1", benchreport.ErrUsage)
 	case o.writers < 1:
-		return o, fmt.Errorf("%w: --writers must be at least 1", errUsage)
+		return o, fmt.Errorf("%w: --writers must be at least 1", benchreport.ErrUsage)
 	case o.txRows < 1:
-		return o, fmt.Errorf("%w: --tx-rows must be at least 1", errUsage)
+		return o, fmt.Errorf("%w: --tx-rows must be at least 1", benchreport.ErrUsage)
 	case o.rate < 0:
-		return o, fmt.Errorf("%w: --rate must not be negative", errUsage)
+		return o, fmt.Errorf("%w: --rate must not be negative", benchreport.ErrUsage)
 	case o.rate > 0 && o.pacedDuration <= 0:
-		return o, fmt.Errorf("%w: --paced-duration must be positive", errUsage)
+		return o, fmt.Errorf("%w: --paced-duration must be positive", benchreport.ErrUsage)
 	case o.pacedTxRows < 1:
-		return o, fmt.Errorf("%w: --paced-tx-rows must be at least 1", errUsage)
+		return o, fmt.Errorf("%w: --paced-tx-rows must be at least 1", benchreport.ErrUsage)
 	case o.rate > 0 && int(float64(o.rate)*o.pacedDuration.Seconds()) < o.pacedTxRows:
-		return o, fmt.Errorf("%w: --rate x --paced-duration is less than one transaction of --paced-tx-rows rows", errUsage)
+		return o, fmt.Errorf("%w: --rate x --paced-duration is less than one transaction of --paced-tx-rows rows", benchreport.ErrUsage)
 	case o.pollEvery < time.Millisecond:
-		return o, fmt.Errorf("%w: --poll-every must be at least 1ms", errUsage)
+		return o, fmt.Errorf("%w: --poll-every must be at least 1ms", benchreport.ErrUsage)
 	case o.runs < 1:
-		return o, fmt.Errorf("%w: --runs must be at least 1", errUsage)
+		return o, fmt.Errorf("%w: --runs must be at least 1", benchreport.ErrUsage)
 	}
-	abs, err := filepath.Abs(o.tributary)
-	if err != nil {
-		return o, err
-	}
-	o.tributary = abs
-	for _, p := range []string{o.tributary, filepath.Join(filepath.Dir(o.tributary), sourceBinary), filepath.Join(filepath.Dir(o.tributary), sinkBinary)} {
-		if st, err := os.Stat(p); err != nil || st.Mode()&0o111 == 0 {
-			return o, fmt.Errorf("%w: %s is not an executable (run `make build`)", errUsage, p)
-		}
+	var err error
+	if o.tributary, err = benchproc.Binaries(o.tributary, sourceBinary, sinkBinary); err != nil {
+		return o, fmt.Errorf("%w: %v", benchreport.ErrUsage, err)
 	}
 	return o, nil
 }
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
-}
+// driver is the command: main runs it, the tests call its Run.
+var driver = benchreport.Driver[options]{Name: "pipelinebench", Parse: parseFlags, Bench: bench}
 
-// run runs the benchmark and returns the exit code: 0, 1 on failure, 2 on a
-// usage error.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	o, err := parseFlags(args, stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, "pipelinebench:", err)
-		return 2
-	}
-	ctx, cancel := context.WithTimeout(ctx, o.timeout)
-	defer cancel()
-	report, err := bench(ctx, o, stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, "pipelinebench:", err)
-		return 1
-	}
-	fmt.Fprint(stdout, report)
-	if o.out != "" {
-		if err := os.WriteFile(o.out, []byte(report), 0o644); err != nil {
-			fmt.Fprintln(stderr, "pipelinebench:", err)
-			return 1
-		}
-	}
-	return 0
-}
+func main() { driver.Main() }
+
+// Output implements benchreport.Options.
+func (o options) Output() (string, time.Duration) { return o.out, o.timeout }
 
 // servers are the source and target databases every run uses.
 type servers struct {
@@ -258,19 +222,13 @@ type servers struct {
 }
 
 func bench(ctx context.Context, o options, logw io.Writer) (string, error) {
-	if o.workDir == "" {
-		d, err := os.MkdirTemp("", "pipelinebench-")
-		if err != nil {
-			return "", err
-		}
-		defer os.RemoveAll(d)
-		o.workDir = d
-	} else if err := os.MkdirAll(o.workDir, 0o755); err != nil {
+	dir, cleanup, err := benchreport.WorkDir(o.workDir, "pipelinebench-")
+	if err != nil {
 		return "", err
 	}
-	logf := func(format string, a ...any) {
-		fmt.Fprintf(logw, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, a...)...)
-	}
+	defer cleanup()
+	o.workDir = dir
+	logf := benchreport.Progress(logw)
 	var sv servers
 	logf("starting PostgreSQL and ClickHouse")
 	pg, err := testpg.StartServer(ctx, testpg.Options{})

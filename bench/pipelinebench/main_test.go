@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tributary-data/tributary/bench/benchproc"
+	"github.com/tributary-data/tributary/bench/benchreport"
 )
 
 // TestRunSmall runs the whole benchmark on a tiny workload and checks that
@@ -25,7 +26,7 @@ func TestRunSmall(t *testing.T) {
 	defer cancel()
 	outFile := filepath.Join(t.TempDir(), "report.md")
 	var stdout, stderr bytes.Buffer
-	code := run(ctx, []string{"--rows", "5000", "--tx-rows", "500", "--rate", "2000", "--paced-duration", "2s", "--runs", "1",
+	code := driver.Run(ctx, []string{"--rows", "5000", "--tx-rows", "500", "--rate", "2000", "--paced-duration", "2s", "--runs", "1",
 		"--tributary", bin, "--out", outFile, "--work-dir", t.TempDir()}, &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("exit %d; stderr:\n%s", code, stderr.String())
@@ -93,7 +94,7 @@ func TestParseFlags(t *testing.T) {
 	}
 	for _, tc := range tests {
 		_, err := parseFlags(tc.args, io.Discard)
-		if err == nil || !errors.Is(err, errUsage) || !strings.Contains(err.Error(), tc.wantErr) {
+		if err == nil || !errors.Is(err, benchreport.ErrUsage) || !strings.Contains(err.Error(), tc.wantErr) {
 			t.Errorf("parseFlags(%q) = %v, want a usage error containing %q", tc.args, err, tc.wantErr)
 		}
 	}

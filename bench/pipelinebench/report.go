@@ -37,28 +37,28 @@ func render(o options, sv servers, rs []result) string {
 	}
 
 	b.WriteString("| measurement | what | best run | every run | target |\n|---|---|---:|---|---|\n")
-	th := bestBy(rs, func(r result) float64 { return r.sustained.rps() })
+	th := benchreport.BestBy(rs, func(r result) float64 { return r.sustained.rps() })
 	fmt.Fprintf(&b, "| %s | %s rows inserted by %d connections in transactions of %s rows (COPY): first BEGIN -> the last transaction visible in ClickHouse's FINAL view | %.2f s, %s rows/s | %s | >= %s rows/s: %s |\n",
 		rowThroughput, benchreport.Thousands(float64(o.rows)), o.writers, benchreport.Thousands(float64(o.txRows)), th.sustained.total.Seconds(), benchreport.Thousands(th.sustained.rps()),
-		every(rs, func(r result) string { return benchreport.Thousands(r.sustained.rps()) }), benchreport.Thousands(targetRPS), benchreport.Verdict(th.sustained.rps() >= targetRPS))
-	ins := bestBy(rs, func(r result) float64 { return r.sustained.insertRPS() })
+		benchreport.Every(rs, func(r result) string { return benchreport.Thousands(r.sustained.rps()) }), benchreport.Thousands(targetRPS), benchreport.Verdict(th.sustained.rps() >= targetRPS))
+	ins := benchreport.BestBy(rs, func(r result) float64 { return r.sustained.insertRPS() })
 	fmt.Fprintf(&b, "| %s | the same inserts: first BEGIN -> last COMMIT (the load offered to the pipeline) | %.2f s, %s rows/s | %s | |\n",
-		rowInserts, ins.sustained.insert.Seconds(), benchreport.Thousands(ins.sustained.insertRPS()), every(rs, func(r result) string { return benchreport.Thousands(r.sustained.insertRPS()) }))
-	dr := bestBy(rs, func(r result) float64 { return -r.sustained.drain.Seconds() })
+		rowInserts, ins.sustained.insert.Seconds(), benchreport.Thousands(ins.sustained.insertRPS()), benchreport.Every(rs, func(r result) string { return benchreport.Thousands(r.sustained.insertRPS()) }))
+	dr := benchreport.BestBy(rs, func(r result) float64 { return -r.sustained.drain.Seconds() })
 	fmt.Fprintf(&b, "| %s | last COMMIT -> the last transaction visible in ClickHouse (the backlog at the end of the inserts) | %.2f s | %s | |\n",
-		rowDrain, dr.sustained.drain.Seconds(), every(rs, func(r result) string { return fmt.Sprintf("%.2f s", r.sustained.drain.Seconds()) }))
-	fs := bestBy(rs, func(r result) float64 { return -r.sustained.fresh.p99.Seconds() })
+		rowDrain, dr.sustained.drain.Seconds(), benchreport.Every(rs, func(r result) string { return fmt.Sprintf("%.2f s", r.sustained.drain.Seconds()) }))
+	fs := benchreport.BestBy(rs, func(r result) float64 { return -r.sustained.fresh.p99.Seconds() })
 	fmt.Fprintf(&b, "| %s | COMMIT returned to the writer -> all of the transaction's rows visible, over the %s transactions of the sustained phase: the pipeline saturated, so mostly time queued behind earlier rows | %s | %s | none (queueing, not latency) |\n",
-		rowFreshSat, benchreport.Thousands(float64(fs.sustained.txs)), freshCell(fs.sustained.fresh), every(rs, func(r result) string { return freshCell(r.sustained.fresh) }))
+		rowFreshSat, benchreport.Thousands(float64(fs.sustained.txs)), freshCell(fs.sustained.fresh), benchreport.Every(rs, func(r result) string { return freshCell(r.sustained.fresh) }))
 	if o.rate > 0 {
 		fp := bestPaced(rs)
 		fmt.Fprintf(&b, "| %s | the same over the %s transactions of %d rows of the paced phase (%s rows/s for %s, below capacity): the latency of the pipeline | %s | %s | p99 < %s: %s |\n",
 			rowFreshPaced, benchreport.Thousands(float64(fp.paced.txs)), o.pacedTxRows, benchreport.Thousands(float64(o.rate)), o.pacedDuration, freshCell(fp.paced.fresh),
-			every(rs, func(r result) string { return freshCell(r.paced.fresh) }), targetFreshness, benchreport.Verdict(fp.paced.fresh.p99 < targetFreshness))
-		pr := bestBy(rs, func(r result) float64 { return r.paced.insertRPS() })
+			benchreport.Every(rs, func(r result) string { return freshCell(r.paced.fresh) }), targetFreshness, benchreport.Verdict(fp.paced.fresh.p99 < targetFreshness))
+		pr := benchreport.BestBy(rs, func(r result) float64 { return r.paced.insertRPS() })
 		fmt.Fprintf(&b, "| %s | rows committed per second in the paced phase (first BEGIN -> last COMMIT; target %s rows/s); transactions that began over %d ms late | %s rows/s, %d late | %s | |\n",
 			rowPacedRate, benchreport.Thousands(float64(o.rate)), lateAfter.Milliseconds(), benchreport.Thousands(pr.paced.insertRPS()), pr.paced.late,
-			every(rs, func(r result) string {
+			benchreport.Every(rs, func(r result) string {
 				return fmt.Sprintf("%s (%d late)", benchreport.Thousands(r.paced.insertRPS()), r.paced.late)
 			}))
 	} else {
@@ -66,15 +66,15 @@ func render(o options, sv servers, rs []result) string {
 	}
 
 	// Memory: the highest run (the worst case), not the best.
-	w := bestBy(rs, func(r result) float64 { return r.mem.WorkerHWM })
+	w := benchreport.BestBy(rs, func(r result) float64 { return r.mem.WorkerHWM })
 	fmt.Fprintf(&b, "| %s | the worker process alone: VmHWM (highest run) | %.0f MiB | %s | |\n",
-		rowWorkerRSS, w.mem.WorkerHWM, every(rs, func(r result) string { return fmt.Sprintf("%.0f MiB", r.mem.WorkerHWM) }))
-	p := bestBy(rs, func(r result) float64 { return r.mem.PluginsRSS })
+		rowWorkerRSS, w.mem.WorkerHWM, benchreport.Every(rs, func(r result) string { return fmt.Sprintf("%.0f MiB", r.mem.WorkerHWM) }))
+	p := benchreport.BestBy(rs, func(r result) float64 { return r.mem.PluginsRSS })
 	fmt.Fprintf(&b, "| %s | the worker's plugin processes (up to %d at once: per connector an instance and a task, and a validator per binary the worker keeps for a minute after a POST): summed VmRSS at its highest, sampled every %d ms (highest run; per binary: %s) | %.0f MiB | %s | |\n",
-		rowPluginsRSS, p.mem.Plugins, memSampleEvery.Milliseconds(), byBinary(p.mem.ByBinary), p.mem.PluginsRSS, every(rs, func(r result) string { return fmt.Sprintf("%.0f MiB", r.mem.PluginsRSS) }))
-	t := bestBy(rs, func(r result) float64 { return r.mem.TotalRSS })
+		rowPluginsRSS, p.mem.Plugins, memSampleEvery.Milliseconds(), byBinary(p.mem.ByBinary), p.mem.PluginsRSS, benchreport.Every(rs, func(r result) string { return fmt.Sprintf("%.0f MiB", r.mem.PluginsRSS) }))
+	t := benchreport.BestBy(rs, func(r result) float64 { return r.mem.TotalRSS })
 	fmt.Fprintf(&b, "| %s | the worker and its plugin processes: summed VmRSS at its highest (highest run) | %.0f MiB | %s | |\n",
-		rowTotalRSS, t.mem.TotalRSS, every(rs, func(r result) string { return fmt.Sprintf("%.0f MiB", r.mem.TotalRSS) }))
+		rowTotalRSS, t.mem.TotalRSS, benchreport.Every(rs, func(r result) string { return fmt.Sprintf("%.0f MiB", r.mem.TotalRSS) }))
 
 	freshVerdict := "not measured (--rate 0)"
 	if o.rate > 0 {
@@ -196,25 +196,5 @@ func byBinary(m map[string]float64) string {
 
 // bestPaced returns the run with the lowest paced p99 freshness.
 func bestPaced(rs []result) result {
-	return bestBy(rs, func(r result) float64 { return -r.paced.fresh.p99.Seconds() })
-}
-
-// bestBy returns the run with the highest f (the first on ties).
-func bestBy(rs []result, f func(result) float64) result {
-	best := rs[0]
-	for _, r := range rs[1:] {
-		if f(r) > f(best) {
-			best = r
-		}
-	}
-	return best
-}
-
-// every lists f of every run, in run order.
-func every(rs []result, f func(result) string) string {
-	var parts []string
-	for _, r := range rs {
-		parts = append(parts, f(r))
-	}
-	return strings.Join(parts, ", ")
+	return benchreport.BestBy(rs, func(r result) float64 { return -r.paced.fresh.p99.Seconds() })
 }

@@ -44,17 +44,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/tributary-data/tributary/bench/benchproc"
 	"github.com/tributary-data/tributary/bench/benchreport"
 	"github.com/tributary-data/tributary/internal/testclickhouse"
 	"github.com/tributary-data/tributary/internal/testredis"
@@ -89,8 +85,6 @@ type options struct {
 	timeout    time.Duration
 }
 
-var errUsage = errors.New("usage")
-
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
 	var sinks string
@@ -105,73 +99,43 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.workDir, "work-dir", "", "where to put the runs' data (default: a temporary directory, removed at the end)")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up after this long")
 	if err := fs.Parse(args); err != nil {
-		return o, fmt.Errorf("%w: %v", errUsage, err)
+		return o, fmt.Errorf("%w: %v", benchreport.ErrUsage, err)
 	}
 	switch {
 	case fs.NArg() > 0:
-		return o, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+		return o, fmt.Errorf("%w: unexpected argument %q", benchreport.ErrUsage, fs.Arg(0))
 	case o.records < 1:
-		return o, fmt.Errorf("%w: --records must be at least 1", errUsage)
+		return o, fmt.Errorf("%w: --records must be at least 1", benchreport.ErrUsage)
 	case o.runs < 1:
-		return o, fmt.Errorf("%w: --runs must be at least 1", errUsage)
+		return o, fmt.Errorf("%w: --runs must be at least 1", benchreport.ErrUsage)
 	case o.partitions < 1:
-		return o, fmt.Errorf("%w: --partitions must be at least 1", errUsage)
+		return o, fmt.Errorf("%w: --partitions must be at least 1", benchreport.ErrUsage)
 	}
 	for _, s := range strings.Split(sinks, ",") {
 		s = strings.TrimSpace(s)
 		if pluginBinaries[s] == "" {
-			return o, fmt.Errorf("%w: --sinks: unknown sink %q (use clickhouse, redis)", errUsage, s)
+			return o, fmt.Errorf("%w: --sinks: unknown sink %q (use clickhouse, redis)", benchreport.ErrUsage, s)
 		}
 		o.sinks = append(o.sinks, s)
 	}
-	abs, err := filepath.Abs(o.tributary)
-	if err != nil {
-		return o, err
-	}
-	o.tributary = abs
-	paths := []string{o.tributary}
+	var plugins []string
 	for _, s := range o.sinks {
-		paths = append(paths, filepath.Join(filepath.Dir(o.tributary), pluginBinaries[s]))
+		plugins = append(plugins, pluginBinaries[s])
 	}
-	for _, p := range paths {
-		if st, err := os.Stat(p); err != nil || st.Mode()&0o111 == 0 {
-			return o, fmt.Errorf("%w: %s is not an executable (run `make build`)", errUsage, p)
-		}
+	var err error
+	if o.tributary, err = benchproc.Binaries(o.tributary, plugins...); err != nil {
+		return o, fmt.Errorf("%w: %v", benchreport.ErrUsage, err)
 	}
 	return o, nil
 }
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
-}
+// driver is the command: main runs it, the tests call its Run.
+var driver = benchreport.Driver[options]{Name: "sinkbench", Parse: parseFlags, Bench: bench}
 
-// run runs the benchmark and returns the exit code: 0, 1 on failure, 2 on a
-// usage error.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	o, err := parseFlags(args, stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, "sinkbench:", err)
-		return 2
-	}
-	ctx, cancel := context.WithTimeout(ctx, o.timeout)
-	defer cancel()
-	report, err := bench(ctx, o, stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, "sinkbench:", err)
-		return 1
-	}
-	fmt.Fprint(stdout, report)
-	if o.out != "" {
-		if err := os.WriteFile(o.out, []byte(report), 0o644); err != nil {
-			fmt.Fprintln(stderr, "sinkbench:", err)
-			return 1
-		}
-	}
-	return 0
-}
+func main() { driver.Main() }
+
+// Output implements benchreport.Options.
+func (o options) Output() (string, time.Duration) { return o.out, o.timeout }
 
 // targets are the servers the sinks write to.
 type targets struct {
@@ -181,19 +145,13 @@ type targets struct {
 }
 
 func bench(ctx context.Context, o options, logw io.Writer) (string, error) {
-	if o.workDir == "" {
-		d, err := os.MkdirTemp("", "sinkbench-")
-		if err != nil {
-			return "", err
-		}
-		defer os.RemoveAll(d)
-		o.workDir = d
-	} else if err := os.MkdirAll(o.workDir, 0o755); err != nil {
+	dir, cleanup, err := benchreport.WorkDir(o.workDir, "sinkbench-")
+	if err != nil {
 		return "", err
 	}
-	logf := func(format string, a ...any) {
-		fmt.Fprintf(logw, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, a...)...)
-	}
+	defer cleanup()
+	o.workDir = dir
+	logf := benchreport.Progress(logw)
 	var tg targets
 	for _, s := range o.sinks {
 		switch s {
@@ -231,7 +189,7 @@ func bench(ctx context.Context, o options, logw io.Writer) (string, error) {
 				return "", fmt.Errorf("%s, run %d: %w", s, r, err)
 			}
 			logf("%s run %d: %.2f s, %s/s (%s/s from the first; first after %.2f s); worker peak %.0f MiB, plugins %.0f MiB",
-				s, r, res.total.Seconds(), benchreport.Thousands(res.rate()), benchreport.Thousands(res.steadyRate()), res.first.Seconds(), res.workerHWM, res.pluginsRSS)
+				s, r, res.total.Seconds(), benchreport.Thousands(res.rate()), benchreport.Thousands(res.steadyRate()), res.first.Seconds(), res.WorkerHWM, res.PluginsRSS)
 			results[s] = append(results[s], res)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tributary-data/tributary/bench/benchproc"
+	"github.com/tributary-data/tributary/bench/benchreport"
 )
 
 func tributaryBin(t *testing.T) string {
@@ -30,7 +31,7 @@ func TestRunSmall(t *testing.T) {
 	defer cancel()
 	outFile := filepath.Join(t.TempDir(), "report.md")
 	var stdout, stderr bytes.Buffer
-	code := run(ctx, []string{"--records", "20000", "--runs", "1", "--partitions", "2", "--tributary", bin,
+	code := driver.Run(ctx, []string{"--records", "20000", "--runs", "1", "--partitions", "2", "--tributary", bin,
 		"--out", outFile, "--work-dir", t.TempDir()}, &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("exit %d; stderr:\n%s", code, stderr.String())
@@ -82,7 +83,7 @@ func TestParseFlags(t *testing.T) {
 	}
 	for _, tc := range tests {
 		_, err := parseFlags(tc.args, io.Discard)
-		if err == nil || !errors.Is(err, errUsage) || !strings.Contains(err.Error(), tc.wantErr) {
+		if err == nil || !errors.Is(err, benchreport.ErrUsage) || !strings.Contains(err.Error(), tc.wantErr) {
 			t.Errorf("parseFlags(%q) = %v, want a usage error containing %q", tc.args, err, tc.wantErr)
 		}
 	}
@@ -112,10 +113,10 @@ func TestRowValue(t *testing.T) {
 
 func TestRender(t *testing.T) {
 	o := options{records: 1_000_000, runs: 2, partitions: 4, sinks: []string{sinkClickHouse, sinkRedis}}
-	ch1 := result{run: 1, records: 1_000_000, total: 5 * time.Second, first: time.Second, final: 1_000_000, workerHWM: 80, memPeaks: memPeaks{pluginsRSS: 200, plugins: 6}}
+	ch1 := result{run: 1, records: 1_000_000, total: 5 * time.Second, first: time.Second, final: 1_000_000, MemPeaks: benchproc.MemPeaks{WorkerHWM: 80, PluginsRSS: 200, Plugins: 6}}
 	ch2 := ch1
-	ch2.run, ch2.total, ch2.workerHWM = 2, 4*time.Second, 90 // 250,000 rows/s
-	rd := result{run: 1, records: 1_000_000, total: 10 * time.Second, first: 2 * time.Second, final: 1_000_001, workerHWM: 70}
+	ch2.run, ch2.total, ch2.WorkerHWM = 2, 4*time.Second, 90 // 250,000 rows/s
+	rd := result{run: 1, records: 1_000_000, total: 10 * time.Second, first: 2 * time.Second, final: 1_000_001, MemPeaks: benchproc.MemPeaks{WorkerHWM: 70}}
 	out := render(o, "18.16.1", map[string][]result{sinkClickHouse: {ch1, ch2}, sinkRedis: {rd}})
 	for _, want := range []string{
 		"| 4.00 s, 250,000 rows/s | 200,000, 250,000 | >= 200,000 rows/s: met |",

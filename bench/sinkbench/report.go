@@ -48,21 +48,21 @@ func render(o options, chVersion string, results map[string][]result) string {
 		if len(rs) == 0 {
 			continue
 		}
-		best := bestBy(rs, result.rate)
+		best := benchreport.BestBy(rs, result.rate)
 		fmt.Fprintf(&b, "| %s | %s | %.2f s, %s %s/s | %s | >= %s %s: %s |\n",
 			s.row, s.what, best.total.Seconds(), benchreport.Thousands(best.rate()), s.unit,
-			every(rs, func(r result) string { return benchreport.Thousands(r.rate()) }),
+			benchreport.Every(rs, func(r result) string { return benchreport.Thousands(r.rate()) }),
 			benchreport.Thousands(s.want), s.target, benchreport.Verdict(best.rate() >= s.want))
-		st := bestBy(rs, result.steadyRate)
+		st := benchreport.BestBy(rs, result.steadyRate)
 		fmt.Fprintf(&b, "| %s | the same from the first one seen (start-up excluded: plugin processes, consumer group join; %.2f s) | %.2f s, %s %s/s | %s | |\n",
 			s.steady, st.first.Seconds(), (st.total - st.first).Seconds(), benchreport.Thousands(st.steadyRate()), s.unit,
-			every(rs, func(r result) string { return benchreport.Thousands(r.steadyRate()) }))
-		w := bestBy(rs, func(r result) float64 { return r.workerHWM })
+			benchreport.Every(rs, func(r result) string { return benchreport.Thousands(r.steadyRate()) }))
+		w := benchreport.BestBy(rs, func(r result) float64 { return r.WorkerHWM })
 		fmt.Fprintf(&b, "| %s | the worker process alone: VmHWM at the end of the measurement (highest run) | %.0f MiB | %s | |\n",
-			s.worker, w.workerHWM, every(rs, func(r result) string { return fmt.Sprintf("%.0f MiB", r.workerHWM) }))
-		p := bestBy(rs, func(r result) float64 { return r.pluginsRSS })
+			s.worker, w.WorkerHWM, benchreport.Every(rs, func(r result) string { return fmt.Sprintf("%.0f MiB", r.WorkerHWM) }))
+		p := benchreport.BestBy(rs, func(r result) float64 { return r.PluginsRSS })
 		fmt.Fprintf(&b, "| %s | the worker's %d plugin processes (connector instance, task(s), validator): summed VmRSS at its highest, sampled every %d ms (highest run; one process's VmHWM at most %.0f MiB) | %.0f MiB | %s | |\n",
-			s.plugins, p.plugins, memSampleEvery.Milliseconds(), p.pluginHWM, p.pluginsRSS, every(rs, func(r result) string { return fmt.Sprintf("%.0f MiB", r.pluginsRSS) }))
+			s.plugins, p.Plugins, memSampleEvery.Milliseconds(), p.PluginHWM, p.PluginsRSS, benchreport.Every(rs, func(r result) string { return fmt.Sprintf("%.0f MiB", r.PluginsRSS) }))
 	}
 
 	b.WriteString("\nNotes:\n\n")
@@ -81,28 +81,8 @@ func render(o options, chVersion string, results map[string][]result) string {
 		for _, r := range results[s] {
 			fmt.Fprintf(&b, "- %s run %d: preload %.2f s (%s records/s, values of %d bytes); first write after %.2f s; all in %.2f s, %s/s (%s/s from the first); %s in the target at the end; worker VmHWM %.0f MiB, plugins %.0f MiB (%d processes)\n",
 				s, r.run, r.produce.Seconds(), benchreport.Thousands(float64(r.records)/r.produce.Seconds()), r.valueLen, r.first.Seconds(), r.total.Seconds(),
-				benchreport.Thousands(r.rate()), benchreport.Thousands(r.steadyRate()), benchreport.Thousands(float64(r.final)), r.workerHWM, r.pluginsRSS, r.plugins)
+				benchreport.Thousands(r.rate()), benchreport.Thousands(r.steadyRate()), benchreport.Thousands(float64(r.final)), r.WorkerHWM, r.PluginsRSS, r.Plugins)
 		}
 	}
 	return b.String()
-}
-
-// bestBy returns the run with the highest f (the first on ties).
-func bestBy(rs []result, f func(result) float64) result {
-	best := rs[0]
-	for _, r := range rs[1:] {
-		if f(r) > f(best) {
-			best = r
-		}
-	}
-	return best
-}
-
-// every lists f of every run, in run order.
-func every(rs []result, f func(result) string) string {
-	var parts []string
-	for _, r := range rs {
-		parts = append(parts, f(r))
-	}
-	return strings.Join(parts, ", ")
 }

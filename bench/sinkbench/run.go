@@ -33,15 +33,14 @@ const (
 
 // result is one run of one sink.
 type result struct {
-	run       int // 1-based
-	records   int
-	produce   time.Duration // preloading the topic
-	valueLen  int           // bytes of the last record's value
-	first     time.Duration // POST -> the first row/key seen in the target
-	total     time.Duration // POST -> every record in the target
-	final     int64         // rows/keys in the target at the end
-	workerHWM float64       // MiB, the worker's VmHWM
-	memPeaks
+	run                int // 1-based
+	records            int
+	produce            time.Duration // preloading the topic
+	valueLen           int           // bytes of the last record's value
+	first              time.Duration // POST -> the first row/key seen in the target
+	total              time.Duration // POST -> every record in the target
+	final              int64         // rows/keys in the target at the end
+	benchproc.MemPeaks               // the worker's and the plugin processes' (its children's)
 }
 
 func (r result) rate() float64 { return float64(r.records) / r.total.Seconds() }
@@ -156,8 +155,8 @@ func runOnce(ctx context.Context, o options, tg targets, sink string, r int, log
 	res.produce = time.Since(t0)
 	logf("%s run %d: produced in %.2f s (%s records/s); creating the connector", sink, r, res.produce.Seconds(), benchreport.Thousands(float64(o.records)/res.produce.Seconds()))
 
-	mem := startMemSampler(e.st.Worker.PID())
-	defer mem.stop()
+	mem := benchproc.StartMemSampler(e.st.Worker.PID(), memSampleEvery)
+	defer mem.Stop()
 	start := time.Now()
 	if err := e.st.PostConnector(ctx, connectorName, config); err != nil {
 		return res, err
@@ -204,8 +203,7 @@ func runOnce(ctx context.Context, o options, tg targets, sink string, r int, log
 	if n, err := count(ctx); err == nil {
 		res.final = n
 	}
-	res.memPeaks = mem.stop()
-	_, res.workerHWM = benchproc.MemMB(e.st.Worker.PID())
+	res.MemPeaks = mem.Stop()
 	return res, nil
 }
 
@@ -280,52 +278,4 @@ func (e *env) stop() {
 		e.st.DeleteConnector(connectorName)
 		e.st.Stop(stopGrace)
 	}
-}
-
-// memPeaks are the highest memory figures of the plugin processes, in MiB.
-type memPeaks struct {
-	pluginsRSS float64 // highest sum of their VmRSS in one sample
-	pluginHWM  float64 // highest VmHWM of one of them
-	plugins    int     // most of them in one sample
-}
-
-// memSampler samples the worker's children every memSampleEvery.
-type memSampler struct {
-	once sync.Once
-	quit chan struct{}
-	done chan struct{}
-	p    memPeaks
-}
-
-func startMemSampler(worker int) *memSampler {
-	m := &memSampler{quit: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(m.done)
-		t := time.NewTicker(memSampleEvery)
-		defer t.Stop()
-		for {
-			kids := benchproc.ChildrenOf(worker)
-			var sum float64
-			for _, pid := range kids {
-				rss, hwm := benchproc.MemMB(pid)
-				sum += rss
-				m.p.pluginHWM = max(m.p.pluginHWM, hwm)
-			}
-			m.p.pluginsRSS = max(m.p.pluginsRSS, sum)
-			m.p.plugins = max(m.p.plugins, len(kids))
-			select {
-			case <-m.quit:
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return m
-}
-
-// stop ends the sampling and returns the peaks. Idempotent.
-func (m *memSampler) stop() memPeaks {
-	m.once.Do(func() { close(m.quit) })
-	<-m.done
-	return m.p
 }
