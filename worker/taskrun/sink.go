@@ -1,6 +1,7 @@
 package taskrun
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -420,7 +421,13 @@ func (r *sinkRunner) deadLetter(ctx context.Context, rec *kgo.Record, f *pluginp
 	if r.cfg.DLQTopic == "" || r.cfg.Producer == nil {
 		return nil
 	}
-	out := &kgo.Record{Topic: r.cfg.DLQTopic, Key: rec.Key, Value: rec.Value, Timestamp: rec.Timestamp, Headers: append([]kgo.RecordHeader(nil), rec.Headers...)}
+	// Copies: rec's bytes live in a recycled decompression buffer, and a
+	// produce cut short by ctx may leave the record in the producer after
+	// the batch's records were recycled.
+	out := &kgo.Record{Topic: r.cfg.DLQTopic, Key: bytes.Clone(rec.Key), Value: bytes.Clone(rec.Value), Timestamp: rec.Timestamp}
+	for _, h := range rec.Headers {
+		out.Headers = append(out.Headers, kgo.RecordHeader{Key: h.Key, Value: bytes.Clone(h.Value)})
+	}
 	if r.cfg.DLQContextHeaders {
 		for _, h := range [][2]string{
 			{"__connect.errors.topic", rec.Topic},
