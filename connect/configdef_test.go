@@ -604,3 +604,21 @@ func TestRegexPanicsOnBadPattern(t *testing.T) {
 	}()
 	Regex("(")
 }
+
+func TestTaskConfigsOf(t *testing.T) {
+	config := map[string]string{"topics": "a", "name": "c"}
+	got := TaskConfigsOf(config, 3)
+	if len(got) != 3 {
+		t.Fatalf("%d configs, want 3", len(got))
+	}
+	got[0]["topics"] = "changed"
+	if config["topics"] != "a" || got[1]["topics"] != "a" || got[2]["name"] != "c" {
+		t.Fatalf("configs share a map: %v, %v", config, got)
+	}
+	if n := len(TaskConfigsOf(config, 0)); n != 1 {
+		t.Fatalf("maxTasks 0: %d configs, want 1", n)
+	}
+	if c := TaskConfigsOf(nil, 1)[0]; c == nil {
+		t.Fatal("a nil config gives a nil task config")
+	}
+}

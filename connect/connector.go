@@ -1,6 +1,9 @@
 package connect
 
-import "context"
+import (
+	"context"
+	"maps"
+)
 
 // Context contracts, for every method below: ctx is cancelled when the
 // worker gives up on the call (the task or connector is stopping, its
@@ -156,4 +159,19 @@ type Metric struct {
 // from another goroutine (return values cached by the task's own loop).
 type MetricsReporter interface {
 	Metrics() []Metric
+}
+
+// TaskConfigsOf returns n task configs (at least one), each its own copy of
+// config: what TaskConfigs returns for a connector whose tasks all get the
+// connector's config (a sink's tasks share the topic partitions the worker
+// spreads over them; a source with a single reader asks for one).
+func TaskConfigsOf(config map[string]string, n int) []map[string]string {
+	out := make([]map[string]string, max(n, 1))
+	for i := range out {
+		out[i] = maps.Clone(config)
+		if out[i] == nil {
+			out[i] = map[string]string{}
+		}
+	}
+	return out
 }

@@ -267,15 +267,7 @@ func (s *Sink) Start(_ context.Context, _ connect.ConnectorContext, config map[s
 // TaskConfigs gives every task the connector's config: the worker spreads
 // the topic partitions over them.
 func (s *Sink) TaskConfigs(_ context.Context, maxTasks int) ([]map[string]string, error) {
-	out := make([]map[string]string, 0, maxTasks)
-	for i := 0; i < maxTasks; i++ {
-		c := make(map[string]string, len(s.config))
-		for k, v := range s.config {
-			c[k] = v
-		}
-		out = append(out, c)
-	}
-	return out, nil
+	return connect.TaskConfigsOf(s.config, maxTasks), nil
 }
 
 func (s *Sink) Stop(context.Context) error { return nil }

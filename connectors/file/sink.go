@@ -36,15 +36,7 @@ func (s *Sink) Start(_ context.Context, _ connect.ConnectorContext, config map[s
 
 // TaskConfigs gives every task the connector's config.
 func (s *Sink) TaskConfigs(_ context.Context, max int) ([]map[string]string, error) {
-	var out []map[string]string
-	for i := 0; i < max; i++ {
-		c := map[string]string{}
-		for k, v := range s.config {
-			c[k] = v
-		}
-		out = append(out, c)
-	}
-	return out, nil
+	return connect.TaskConfigsOf(s.config, max), nil
 }
 
 func (s *Sink) Stop(context.Context) error { return nil }

@@ -64,11 +64,7 @@ func (s *Source) Start(_ context.Context, _ connect.ConnectorContext, config map
 
 // TaskConfigs returns one task config: a single file has a single reader.
 func (s *Source) TaskConfigs(context.Context, int) ([]map[string]string, error) {
-	c := map[string]string{}
-	for k, v := range s.config {
-		c[k] = v
-	}
-	return []map[string]string{c}, nil
+	return connect.TaskConfigsOf(s.config, 1), nil
 }
 
 func (s *Source) Stop(context.Context) error { return nil }

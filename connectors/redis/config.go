@@ -179,11 +179,3 @@ func rejectUnknown(def *connect.ConfigDef, config map[string]string, errs map[st
 		}
 	}
 }
-
-func copyConfig(c map[string]string) map[string]string {
-	out := make(map[string]string, len(c)+1)
-	for k, v := range c {
-		out[k] = v
-	}
-	return out
-}

@@ -38,6 +38,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"strconv"
 	"strings"
@@ -247,7 +248,7 @@ func (s *Source) TaskConfigs(_ context.Context, maxTasks int) ([]map[string]stri
 	}
 	out := make([]map[string]string, 0, n)
 	for i := 0; i < n; i++ {
-		c := copyConfig(s.config)
+		c := maps.Clone(s.config)
 		name := strings.ReplaceAll(consumer, "${task}", strconv.Itoa(i))
 		if n > 1 && name == consumer {
 			name = fmt.Sprintf("%s-%d", consumer, i)

@@ -74,11 +74,7 @@ func (c *Source) Start(_ context.Context, _ connect.ConnectorContext, config map
 
 // TaskConfigs returns a single task config whatever tasks.max says.
 func (c *Source) TaskConfigs(context.Context, int) ([]map[string]string, error) {
-	cfg := make(map[string]string, len(c.config))
-	for k, v := range c.config {
-		cfg[k] = v
-	}
-	return []map[string]string{cfg}, nil
+	return connect.TaskConfigsOf(c.config, 1), nil
 }
 
 func (c *Source) Stop(context.Context) error { return nil }
