@@ -31,6 +31,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tributary-data/tributary/internal/testmain"
 )
 
 // Credentials of the extra password-protected user every server has.
@@ -81,20 +83,7 @@ func Start(t testing.TB) *Server {
 // A server that cannot start fails the run before any test, saying why.
 // Tests share it through NewDatabase, a fresh database each.
 func Main(m *testing.M, server **Server) int {
-	s, err := StartServer(context.Background())
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "testclickhouse:", err)
-		return 1
-	}
-	*server = s
-	code := m.Run()
-	if err := s.Close(); err != nil {
-		fmt.Fprintln(os.Stderr, "testclickhouse:", err)
-		if code == 0 {
-			code = 1
-		}
-	}
-	return code
+	return testmain.Run(m, "testclickhouse", func(ctx context.Context) (*Server, error) { return StartServer(ctx) }, server)
 }
 
 // StartServer starts a server and waits (until ctx is done, at most a

@@ -30,6 +30,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/tributary-data/tributary/internal/testmain"
 )
 
 // Server is a running private PostgreSQL. Close stops it and removes its
@@ -163,20 +165,7 @@ func StartServer(ctx context.Context, o Options) (*Server, error) {
 // A server that cannot start fails the run before any test, saying why.
 // Tests share it through NewDatabase, a fresh database each.
 func Main(m *testing.M, server **Server) int {
-	s, err := StartServer(context.Background(), Options{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "testpg:", err)
-		return 1
-	}
-	*server = s
-	code := m.Run()
-	if err := s.Close(); err != nil {
-		fmt.Fprintln(os.Stderr, "testpg:", err)
-		if code == 0 {
-			code = 1
-		}
-	}
-	return code
+	return testmain.Run(m, "testpg", func(ctx context.Context) (*Server, error) { return StartServer(ctx, Options{}) }, server)
 }
 
 // NewDatabase creates a database no other test of this server uses, named

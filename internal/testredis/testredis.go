@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tributary-data/tributary/internal/testmain"
 )
 
 // Server is a running private redis-server. Close stops it and removes its
@@ -171,20 +173,7 @@ func (s *Server) options() *redis.Options {
 // A server that cannot start fails the run before any test, saying why.
 // Tests sharing it should use keys of their own (or FLUSHALL in series).
 func Main(m *testing.M, server **Server) int {
-	s, err := StartServer(context.Background())
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "testredis:", err)
-		return 1
-	}
-	*server = s
-	code := m.Run()
-	if err := s.Close(); err != nil {
-		fmt.Fprintln(os.Stderr, "testredis:", err)
-		if code == 0 {
-			code = 1
-		}
-	}
-	return code
+	return testmain.Run(m, "testredis", func(ctx context.Context) (*Server, error) { return StartServer(ctx) }, server)
 }
 
 // Addr returns host:port.
